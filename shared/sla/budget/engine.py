@@ -67,7 +67,7 @@ def window_error_ratio(slo: SLODefinition, observation: Observation) -> Fraction
         return error_ratio(observation.window)
     if spec.budgeting_method == "RatioTimeslices":
         return ratio_timeslices_error(observation.slices)
-    assert spec.timeslice is not None
+    assert spec.timeslice is not None and spec.timeslice.target is not None
     target = Fraction(spec.timeslice.target) / 100
     return timeslices(observation.slices, target=target).error_ratio
 

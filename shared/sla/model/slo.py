@@ -204,10 +204,13 @@ def _attr(kind: str) -> str:
 
 
 class Timeslice(SpecModel):
-    """A slice is good when its own good ratio reaches ``target`` percent."""
+    """A slice is good when its own good ratio reaches ``target`` percent.
+
+    ``RatioTimeslices`` averages the slices' ratios and needs no target.
+    """
 
     length: Duration
-    target: ObjectivePercent
+    target: ObjectivePercent | None = None
 
 
 class BurnRateRow(SpecModel):
@@ -300,6 +303,12 @@ class SLOSpec(SpecModel):
             raise ValueError(
                 f"budgetingMethod {self.budgeting_method} needs timeslice.length"
             )
+        if (
+            self.budgeting_method == "Timeslices"
+            and self.timeslice is not None
+            and self.timeslice.target is None
+        ):
+            raise ValueError("budgetingMethod Timeslices needs timeslice.target")
         if not slices and self.timeslice is not None:
             raise ValueError(
                 "timeslice is only used with Timeslices or RatioTimeslices"

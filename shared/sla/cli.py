@@ -1,0 +1,152 @@
+"""The ``sla`` command line.
+
+Each subcommand is a small ``add_<name>`` function that registers its parser and
+the function that runs it; the work itself lives in the library. To add one,
+write its ``add_`` function and list it in ``SUBCOMMANDS``.
+
+Exit codes: 0 success, 1 invalid input (any error finding), 2 usage errors
+(argparse's own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import ClassVar, TextIO, TypeAlias
+
+from rich.console import Console
+from rich.text import Text
+
+from sla import __version__
+from sla.specs import Finding, LoadResult, load_paths, to_yaml
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sla`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    return handler(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sla", description="SLOs, error budgets and release freezes."
+    )
+    parser.add_argument("--version", action="version", version=f"sla {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for add in SUBCOMMANDS:
+        add(commands)
+    return parser
+
+
+# validate ---------------------------------------------------------------------
+
+
+def add_validate(commands: Commands) -> None:
+    parser = commands.add_parser(
+        "validate",
+        help="check SLO and policy specs, native or from other tools",
+        description=(
+            "Check every document under PATH (files, or directories searched for "
+            "*.yaml and *.yml). Exit 0 only when every document is valid; notes "
+            "about fields not carried over or defaults applied do not fail."
+        ),
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH")
+    parser.set_defaults(handler=run_validate)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    result = load_paths(args.paths)
+    report = Report(sys.stderr)
+    report.findings(result)
+    if not result.ok:
+        report.summary(f"{len(result.errors)} error(s) in {_counted(result)}", ok=False)
+        return EXIT_INVALID
+    kinds = _kind_counts(result)
+    print(f"valid: {_counted(result)}; {kinds}")
+    return EXIT_OK
+
+
+# convert ----------------------------------------------------------------------
+
+
+def add_convert(commands: Commands) -> None:
+    parser = commands.add_parser(
+        "convert",
+        help="write specs of other tools as native SLODefinition YAML",
+        description=(
+            "Convert every document under PATH to native sla.dev/v1alpha1 YAML on "
+            "stdout; notes and errors go to stderr. When any document is invalid "
+            "nothing is written to stdout, so a pipe never applies half a conversion."
+        ),
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH")
+    parser.set_defaults(handler=run_convert)
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    result = load_paths(args.paths)
+    report = Report(sys.stderr)
+    report.findings(result)
+    if not result.ok:
+        report.summary(f"{len(result.errors)} error(s): nothing converted", ok=False)
+        return EXIT_INVALID
+    headers = [item.origin for item in result.converted]
+    sys.stdout.write(to_yaml(result.objects, headers=headers))
+    return EXIT_OK
+
+
+SUBCOMMANDS: tuple[Callable[[Commands], None], ...] = (
+    add_validate,
+    add_convert,
+)
+
+
+# output -----------------------------------------------------------------------
+
+
+class Report:
+    """Findings on stderr: coloured on a terminal, plain text when piped."""
+
+    _STYLES: ClassVar[dict[str, str]] = {"error": "bold red", "note": "yellow"}
+    _LABELS: ClassVar[dict[str, str]] = {"error": "error", "note": "warning"}
+
+    def __init__(self, stream: TextIO) -> None:
+        self.console = Console(file=stream, highlight=False, soft_wrap=True)
+
+    def findings(self, result: LoadResult) -> None:
+        for finding in result.findings:
+            self.finding(finding)
+
+    def finding(self, finding: Finding) -> None:
+        label = self._LABELS[finding.severity]
+        line = Text.assemble((f"{label}:", self._STYLES[finding.severity]), " ")
+        line.append(finding.describe())
+        self.console.print(line)
+
+    def summary(self, text: str, *, ok: bool) -> None:
+        self.console.print(Text(text, style="bold" if ok else "bold red"))
+
+
+def _counted(result: LoadResult) -> str:
+    return f"{result.documents} document(s) in {result.files} file(s)"
+
+
+def _kind_counts(result: LoadResult) -> str:
+    slos = sum(1 for obj in result.objects if obj.kind == "SLODefinition")
+    policies = len(result.objects) - slos
+    notes = len(result.notes)
+    return f"{slos} SLODefinition(s), {policies} SLAPolicy(ies), {notes} note(s)"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
