@@ -5,8 +5,13 @@
     ├── DataError            counts that cannot be true (good > total, NaN, negative)
     ├── StoreError           PostgreSQL or Redis failed
     │   └── StoreUnavailable     transient: the caller should retry
-    └── DatasourceError      Prometheus failed
-        └── DatasourceUnavailable  transient: the caller should retry
+    ├── DatasourceError      Prometheus failed
+    │   └── DatasourceUnavailable  transient: the caller should retry
+    └── KubeError            the Kubernetes API refused or failed
+        ├── KubeConflict         409: a stale resourceVersion, or it exists; re-read
+        ├── KubeNotFound         404
+        ├── KubeForbidden        403: the ServiceAccount lacks the verb
+        └── KubeUnavailable      429, 5xx or no connection: transient, retry later
 
 Errors from asyncpg, redis, httpx and the Kubernetes client are mapped to these at
 the boundary and raised ``from`` the original.
@@ -58,3 +63,49 @@ class DatasourceError(SLAError):
 
 class DatasourceUnavailable(DatasourceError):
     """Prometheus cannot be reached now, or timed out; retry later."""
+
+
+class KubeError(SLAError):
+    """The Kubernetes API answered an error; says which call on which object.
+
+    ``status`` is the HTTP status, or None when no answer came at all.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None,
+        verb: str,
+        kind: str,
+        name: str = "",
+        namespace: str = "",
+    ) -> None:
+        self.status = status
+        self.verb = verb
+        self.kind = kind
+        self.name = name
+        self.namespace = namespace
+        self.message = message
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        target = "/".join(part for part in (self.namespace, self.name) if part)
+        code = self.status if self.status is not None else "no answer"
+        return f"{self.verb} {self.kind} {target or '(all)'}: {code}: {self.message}"
+
+
+class KubeConflict(KubeError):
+    """409: the object changed since it was read (or already exists); re-read it."""
+
+
+class KubeNotFound(KubeError):
+    """404: the object, or its kind, does not exist."""
+
+
+class KubeForbidden(KubeError):
+    """403: the ServiceAccount's role does not grant this verb on this resource."""
+
+
+class KubeUnavailable(KubeError):
+    """429, 5xx or no connection: transient; the work should be retried."""
