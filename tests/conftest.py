@@ -4,4 +4,8 @@ They are registered here, at the top, so pytest rewrites their assertions and th
 fixtures reach every test module that imports helpers from them.
 """
 
-pytest_plugins = ["tests.support.prometheus", "tests.support.kube"]
+pytest_plugins = [
+    "tests.support.prometheus",
+    "tests.support.kube",
+    "tests.support.store",
+]

@@ -1,0 +1,152 @@
+"""Count chunks for incremental accounting.
+
+A chunk is written when it has closed and settled, and once more, ``revisited``,
+after a longer delay to take in late samples. A write of a chunk already stored
+changes it only when the new write is the revisit and the stored one is not: a
+redelivered first read changes nothing, and the revisit happens once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from sla.clients.store.base import StoreBase, affected_rows
+from sla.clients.store.records import CountChunk
+
+CHUNK_COLUMNS: Final = (
+    "indicator_key",
+    "datasource",
+    "chunk_seconds",
+    "chunk_start",
+    "good",
+    "total",
+    "slice_good",
+    "slice_total",
+    "absent",
+    "read_at",
+    "revisited",
+)
+
+_STAGE_CHUNKS = """
+CREATE TEMPORARY TABLE stage_chunks
+    (LIKE count_chunks INCLUDING DEFAULTS) ON COMMIT DROP
+"""
+
+_UPSERT_STAGED = """
+INSERT INTO count_chunks SELECT * FROM stage_chunks
+ON CONFLICT (indicator_key, datasource, chunk_seconds, chunk_start) DO UPDATE SET
+    good = EXCLUDED.good,
+    total = EXCLUDED.total,
+    slice_good = EXCLUDED.slice_good,
+    slice_total = EXCLUDED.slice_total,
+    absent = EXCLUDED.absent,
+    read_at = EXCLUDED.read_at,
+    revisited = true
+WHERE EXCLUDED.revisited AND NOT count_chunks.revisited
+"""
+
+_SELECT = """
+SELECT * FROM count_chunks
+WHERE indicator_key = $1 AND datasource = $2 AND chunk_seconds = $3
+  AND chunk_start >= $4 AND chunk_start < $5
+ORDER BY chunk_start
+"""
+
+
+def _row(chunk: CountChunk) -> tuple[object, ...]:
+    return (
+        chunk.indicator_key,
+        chunk.datasource,
+        chunk.chunk_seconds,
+        chunk.chunk_start,
+        chunk.good,
+        chunk.total,
+        None if chunk.slice_good is None else list(chunk.slice_good),
+        None if chunk.slice_total is None else list(chunk.slice_total),
+        chunk.absent,
+        chunk.read_at,
+        chunk.revisited,
+    )
+
+
+def _chunk(record: Any) -> CountChunk:
+    slice_good, slice_total = record["slice_good"], record["slice_total"]
+    return CountChunk(
+        indicator_key=record["indicator_key"],
+        datasource=record["datasource"],
+        chunk_start=record["chunk_start"],
+        chunk_seconds=record["chunk_seconds"],
+        good=record["good"],
+        total=record["total"],
+        read_at=record["read_at"],
+        slice_good=None if slice_good is None else tuple(slice_good),
+        slice_total=None if slice_total is None else tuple(slice_total),
+        absent=record["absent"],
+        revisited=record["revisited"],
+    )
+
+
+def _one_per_key(chunks: Iterable[CountChunk]) -> list[CountChunk]:
+    # One INSERT … ON CONFLICT DO UPDATE may not touch a row twice, so a batch
+    # naming a chunk twice keeps one write: the revisit if there is one, else the
+    # last.
+    kept: dict[tuple[str, str, int, datetime], CountChunk] = {}
+    for chunk in chunks:
+        earlier = kept.get(chunk.key)
+        if earlier is None or chunk.revisited or not earlier.revisited:
+            kept[chunk.key] = chunk
+    return list(kept.values())
+
+
+class ChunkQueries(StoreBase):
+    async def put_chunks(self, chunks: Iterable[CountChunk]) -> int:
+        """Write a batch of chunks in one transaction; return the rows changed."""
+        rows = [_row(chunk) for chunk in _one_per_key(chunks)]
+        if not rows:
+            return 0
+        async with self._transaction() as connection:
+            await connection.execute(_STAGE_CHUNKS)
+            await connection.copy_records_to_table(
+                "stage_chunks", records=rows, columns=CHUNK_COLUMNS
+            )
+            status = await connection.execute(_UPSERT_STAGED)
+            await connection.execute("DROP TABLE stage_chunks")
+        return affected_rows(status)
+
+    async def get_chunks(
+        self,
+        indicator_key: str,
+        datasource: str,
+        chunk_seconds: int,
+        *,
+        start: datetime,
+        end: datetime,
+    ) -> list[CountChunk]:
+        """Chunks starting at or after ``start`` and before ``end``, oldest first."""
+        async with self._connection() as connection:
+            records = await connection.fetch(
+                _SELECT, indicator_key, datasource, chunk_seconds, start, end
+            )
+        return [_chunk(record) for record in records]
+
+    async def purge_chunks(self, indicator_keys: Sequence[str] | None = None) -> int:
+        """Drop the chunk history of these indicators, or of all; return the rows."""
+        async with self._connection() as connection:
+            if indicator_keys is None:
+                status = await connection.execute("DELETE FROM count_chunks")
+            else:
+                status = await connection.execute(
+                    "DELETE FROM count_chunks WHERE indicator_key = ANY($1::text[])",
+                    list(indicator_keys),
+                )
+        return affected_rows(status)
+
+    async def delete_chunks_before(self, cutoff: datetime) -> int:
+        """Drop chunks that start before ``cutoff``; return how many."""
+        async with self._connection() as connection:
+            status = await connection.execute(
+                "DELETE FROM count_chunks WHERE chunk_start < $1", cutoff
+            )
+        return affected_rows(status)

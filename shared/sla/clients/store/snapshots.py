@@ -1,0 +1,168 @@
+"""Budget snapshots: one row per SLO per evaluation time, the history of budgets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+import asyncpg
+
+from sla.clients.store.base import StoreBase, affected_rows
+from sla.errors import StoreError
+from sla.model.snapshot import BudgetSnapshot
+
+SNAPSHOT_COLUMNS: Final = (
+    "slo",
+    "evaluated_at",
+    "status",
+    "remaining",
+    "consumed",
+    "sli",
+    "snapshot",
+)
+
+_EXISTING = """
+SELECT stored.slo, stored.evaluated_at
+FROM budget_snapshots AS stored
+JOIN unnest($1::text[], $2::timestamptz[]) AS wanted (slo, evaluated_at)
+    USING (slo, evaluated_at)
+"""
+
+_STAGE = """
+CREATE TEMPORARY TABLE stage_snapshots
+    (LIKE budget_snapshots INCLUDING DEFAULTS) ON COMMIT DROP
+"""
+
+_INSERT_STAGED = """
+INSERT INTO budget_snapshots SELECT * FROM stage_snapshots
+ON CONFLICT (slo, evaluated_at) DO NOTHING
+"""
+
+# Dropped at once, not only at commit, so a caller's transaction may store twice.
+_DROP_STAGE = "DROP TABLE stage_snapshots"
+
+_LATEST = """
+SELECT latest.snapshot
+FROM unnest($1::text[]) AS wanted (slo)
+CROSS JOIN LATERAL (
+    SELECT snapshot FROM budget_snapshots
+    WHERE budget_snapshots.slo = wanted.slo
+    ORDER BY evaluated_at DESC
+    LIMIT 1
+) AS latest
+"""
+
+_HISTORY = """
+SELECT snapshot FROM budget_snapshots
+WHERE slo = $1 AND evaluated_at >= $2 AND evaluated_at <= $3
+ORDER BY evaluated_at
+LIMIT $4
+"""
+
+SnapshotKey = tuple[str, datetime]
+
+
+def _row(snapshot: BudgetSnapshot) -> tuple[object, ...]:
+    budget = snapshot.error_budget
+    return (
+        snapshot.slo,
+        snapshot.evaluated_at,
+        snapshot.status,
+        budget.remaining,
+        budget.consumed,
+        snapshot.sli,
+        snapshot.model_dump_json(),
+    )
+
+
+def _one_per_key(snapshots: Iterable[BudgetSnapshot]) -> dict[SnapshotKey, Any]:
+    batch: dict[SnapshotKey, BudgetSnapshot] = {}
+    for snapshot in snapshots:
+        batch.setdefault((snapshot.slo, snapshot.evaluated_at), snapshot)
+    return batch
+
+
+def _lost_race(error: StoreError) -> bool:
+    return isinstance(error.__cause__, asyncpg.UniqueViolationError)
+
+
+class SnapshotQueries(StoreBase):
+    async def put_snapshots(self, snapshots: Iterable[BudgetSnapshot]) -> int:
+        """Store a batch in one transaction; return how many were new.
+
+        A snapshot already stored (same SLO, same evaluation time) is left as it
+        is, so writing a batch again changes nothing. All of the batch is stored or
+        none of it.
+        """
+        batch = _one_per_key(snapshots)
+        if not batch:
+            return 0
+        try:
+            return await self._copy_new(batch)
+        except StoreError as error:
+            if not _lost_race(error):
+                raise
+        # Another writer stored some of these between the check and the copy.
+        return await self._insert_staged(list(batch.values()))
+
+    async def _copy_new(self, batch: dict[SnapshotKey, BudgetSnapshot]) -> int:
+        # The fast path: one query finds the repeats, and only new rows are
+        # serialized and copied straight into the table. A redelivered evaluation
+        # costs the lookup alone.
+        slos = [slo for slo, _ in batch]
+        times = [evaluated_at for _, evaluated_at in batch]
+        async with self._transaction() as connection:
+            stored = await connection.fetch(_EXISTING, slos, times)
+            for record in stored:
+                del batch[(record["slo"], record["evaluated_at"])]
+            if batch:
+                await connection.copy_records_to_table(
+                    "budget_snapshots",
+                    records=[_row(snapshot) for snapshot in batch.values()],
+                    columns=SNAPSHOT_COLUMNS,
+                )
+        return len(batch)
+
+    async def _insert_staged(self, batch: list[BudgetSnapshot]) -> int:
+        async with self._transaction() as connection:
+            await connection.execute(_STAGE)
+            await connection.copy_records_to_table(
+                "stage_snapshots",
+                records=[_row(snapshot) for snapshot in batch],
+                columns=SNAPSHOT_COLUMNS,
+            )
+            status = await connection.execute(_INSERT_STAGED)
+            await connection.execute(_DROP_STAGE)
+        return affected_rows(status)
+
+    async def latest_snapshots(self, slos: Sequence[str]) -> dict[str, BudgetSnapshot]:
+        """The newest snapshot of each SLO named; SLOs without one are left out."""
+        if not slos:
+            return {}
+        async with self._connection() as connection:
+            records = await connection.fetch(_LATEST, list(slos))
+        snapshots = (BudgetSnapshot.model_validate_json(r["snapshot"]) for r in records)
+        return {snapshot.slo: snapshot for snapshot in snapshots}
+
+    async def history(
+        self,
+        slo: str,
+        *,
+        start: datetime,
+        end: datetime,
+        limit: int | None = None,
+    ) -> list[BudgetSnapshot]:
+        """Snapshots of one SLO evaluated from ``start`` to ``end`` inclusive, oldest
+        first; at most ``limit`` of them."""
+        async with self._connection() as connection:
+            records = await connection.fetch(_HISTORY, slo, start, end, limit)
+        return [BudgetSnapshot.model_validate_json(r["snapshot"]) for r in records]
+
+    async def delete_snapshots_before(self, cutoff: datetime) -> int:
+        """Drop snapshots evaluated before ``cutoff``; return how many."""
+        async with self._connection() as connection:
+            status = await connection.execute(
+                "DELETE FROM budget_snapshots WHERE evaluated_at < $1", cutoff
+            )
+        return affected_rows(status)
