@@ -105,9 +105,42 @@ def run_convert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# eval, chunks -----------------------------------------------------------------
+
+
+def add_eval(commands: Commands) -> None:
+    from sla.runtime import eval_command
+
+    parser = commands.add_parser(
+        "eval",
+        help="evaluate SLOs against Prometheus, now or at a past instant",
+        description=eval_command.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    eval_command.add_eval_arguments(parser)
+    parser.set_defaults(handler=eval_command.run_eval)
+
+
+def add_chunks(commands: Commands) -> None:
+    from sla.runtime import eval_command
+
+    parser = commands.add_parser("chunks", help="manage the chunk history")
+    actions = parser.add_subparsers(title="actions", metavar="ACTION", required=True)
+    purge = actions.add_parser(
+        "purge",
+        help="drop the chunk history of the SLOs in PATH…, or of every SLO",
+        description="Drop chunk history known to be wrong; the next evaluation "
+        "reads the window again from Prometheus.",
+    )
+    eval_command.add_purge_arguments(purge)
+    purge.set_defaults(handler=eval_command.run_purge)
+
+
 SUBCOMMANDS: tuple[Callable[[Commands], None], ...] = (
     add_validate,
     add_convert,
+    add_eval,
+    add_chunks,
 )
 
 

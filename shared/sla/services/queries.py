@@ -20,16 +20,29 @@ from sla.model.slo import WINDOW_PLACEHOLDER, Indicator, Query, SLOSpec
 _RANGE_SLOT = re.compile(r"\[\s*\$window\s*(:[^\]]*)?\]")
 
 
-def range_text(seconds: int, *, at: int | None = None, step: str = "") -> str:
-    """``[45m]``, or ``[45m] @ 1700000000`` to end the range at an earlier instant."""
+def range_text(
+    seconds: int, *, at: int | None = None, step: str = "", left_open: bool = False
+) -> str:
+    """``[45m]``, or ``[45m] @ 1700000000`` to end the range at an earlier instant.
+
+    A left-open range leaves out a sample sitting exactly on its start: Prometheus
+    2.x ranges include both ends, which is harmless for ``increase()`` (adjacent
+    ranges telescope) but would count a gauge's boundary sample twice.
+    """
     pinned = f" @ {at}" if at is not None else ""
-    return f"[{format_duration(seconds)}{step}]{pinned}"
+    length = f"{seconds * 1000 - 1}ms" if left_open else format_duration(seconds)
+    return f"[{length}{step}]{pinned}"
 
 
-def fill_window(expr: str, seconds: int, *, at: int | None = None) -> str:
+def fill_window(
+    expr: str, seconds: int, *, at: int | None = None, left_open: bool = False
+) -> str:
     """Put the range into every ``[$window]`` (or subquery ``[$window:1m]``) slot."""
     return _RANGE_SLOT.sub(
-        lambda m: range_text(seconds, at=at, step=m.group(1) or ""), expr
+        lambda m: range_text(
+            seconds, at=at, step=m.group(1) or "", left_open=left_open
+        ),
+        expr,
     )
 
 
@@ -46,11 +59,13 @@ class CountQueries:
     total: str
     counts_bad: bool
     chunkable: bool = True
-    description: str = ""
+    samples: bool = False
+    """Counts samples (a gauge), not increases: ranges are left-open."""
 
     def for_range(self, seconds: int, *, at: int | None = None) -> tuple[str, str]:
-        return fill_window(self.counted, seconds, at=at), fill_window(
-            self.total, seconds, at=at
+        return (
+            fill_window(self.counted, seconds, at=at, left_open=self.samples),
+            fill_window(self.total, seconds, at=at, left_open=self.samples),
         )
 
 
@@ -123,6 +138,7 @@ def count_queries(indicator: Indicator) -> CountQueries | None:
             counted=f"sum(sum_over_time({metric}{WINDOW_PLACEHOLDER_SLOT}))",
             total=f"sum(count_over_time({metric}{WINDOW_PLACEHOLDER_SLOT}))",
             counts_bad=False,
+            samples=True,
         )
     return None
 

@@ -1,0 +1,237 @@
+"""``sla eval`` and ``sla chunks purge``: evaluation from the command line.
+
+``sla eval`` evaluates every SLO in the given files at one instant (now, rounded
+down to the minute, or ``--at``), using and filling the chunk history in the store
+unless ``--no-cache`` asks for a fresh evaluation that reads and writes nothing.
+
+Exit codes: 0 when the evaluation ran, whatever the statuses; 1 when the files are
+unusable; 3 when no datasource could be asked (Prometheus unusable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from rich.console import Console
+from rich.progress import Progress
+
+from sla.errors import SLAError, StoreError
+from sla.model.slo import SLODefinition
+from sla.model.snapshot import BudgetSnapshot
+from sla.runtime.console import snapshot_table
+from sla.runtime.resources import Datasources, open_store
+from sla.runtime.settings import Settings, SettingsError, load_settings
+from sla.services.evaluation import (
+    EvaluationOptions,
+    EvaluationResult,
+    Evaluator,
+)
+from sla.services.queries import indicator_key
+from sla.specs import load_paths
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_UNUSABLE = 3
+
+# SLOs evaluated per call when a progress bar is shown; each call batches its
+# queries, so this only sets how often the bar moves.
+PROGRESS_BATCH = 100
+PROGRESS_THRESHOLD = 200
+
+
+def parse_instant(text: str) -> datetime:
+    """RFC 3339 (``2026-01-10T12:00:00Z``) or Unix seconds."""
+    stripped = text.strip()
+    try:
+        if stripped.replace(".", "", 1).isdigit():
+            return datetime.fromtimestamp(float(stripped), tz=UTC)
+        moment = datetime.fromisoformat(stripped.replace("Z", "+00:00"))
+    except (ValueError, OverflowError) as error:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an RFC 3339 time or Unix seconds"
+        ) from error
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no time zone; add Z or an offset"
+        )
+    return moment.astimezone(UTC)
+
+
+def evaluation_time(at: datetime | None) -> datetime:
+    """The design's rule: an instant rounded down to the minute."""
+    moment = at or datetime.now(UTC)
+    return moment.replace(second=0, microsecond=0)
+
+
+def options_from(settings: Settings, *, incremental: bool) -> EvaluationOptions:
+    return EvaluationOptions(
+        chunk_seconds=settings.chunk_seconds,
+        settle_seconds=settings.chunk_settle_seconds,
+        scrape_interval=settings.scrape_interval_seconds,
+        incremental=incremental,
+    )
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH")
+    parser.add_argument(
+        "--prometheus", metavar="URL", help="default datasource (SLA_PROMETHEUS_URL)"
+    )
+    parser.add_argument(
+        "--at",
+        type=parse_instant,
+        metavar="TIME",
+        help="evaluate at this past instant (RFC 3339 or Unix seconds)",
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="evaluate afresh: neither read nor write chunk history or snapshots",
+    )
+    parser.add_argument("-o", "--output", choices=("table", "json"), default="table")
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    err = Console(file=sys.stderr, highlight=False)
+    result = load_paths(args.paths)
+    for finding in result.errors:
+        err.print(f"[bold red]error:[/] {finding.describe()}", markup=True)
+    if not result.ok:
+        return EXIT_INVALID
+    slos = [obj for obj in result.objects if isinstance(obj, SLODefinition)]
+    if not slos:
+        err.print("no SLODefinition in the given files")
+        return EXIT_INVALID
+    try:
+        overrides = {"prometheus_url": args.prometheus} if args.prometheus else {}
+        settings = load_settings(**overrides)
+    except SettingsError as error:
+        err.print(f"[bold red]error:[/] {error}")
+        return EXIT_INVALID
+    at = evaluation_time(args.at)
+    try:
+        outcome = asyncio.run(
+            _evaluate(slos, at=at, settings=settings, fresh=args.no_cache, console=err)
+        )
+    except StoreError as error:
+        err.print(f"[bold red]error:[/] the store failed: {error}")
+        return EXIT_UNUSABLE
+    return _print(outcome, output=args.output, console=err)
+
+
+async def _evaluate(
+    slos: Sequence[SLODefinition],
+    *,
+    at: datetime,
+    settings: Settings,
+    fresh: bool,
+    console: Console,
+) -> EvaluationResult:
+    datasources = Datasources(settings)
+    try:
+        if fresh:
+            evaluator = Evaluator(
+                datasources.client_for,
+                default_datasource=datasources.default_url,
+                options=options_from(settings, incremental=False),
+            )
+            return await _in_batches(evaluator, slos, at=at, console=console)
+        async with open_store(settings) as store:
+            evaluator = Evaluator(
+                datasources.client_for,
+                default_datasource=datasources.default_url,
+                chunks=store,
+                options=options_from(settings, incremental=True),
+            )
+            outcome = await _in_batches(evaluator, slos, at=at, console=console)
+            await store.put_snapshots(outcome.snapshots)
+            return outcome
+    finally:
+        await datasources.aclose()
+
+
+async def _in_batches(
+    evaluator: Evaluator,
+    slos: Sequence[SLODefinition],
+    *,
+    at: datetime,
+    console: Console,
+) -> EvaluationResult:
+    composites = any(slo.spec.indicator.composite for slo in slos)
+    if len(slos) < PROGRESS_THRESHOLD or composites or not console.is_terminal:
+        return await evaluator.evaluate(slos, at=at)
+    combined = EvaluationResult(snapshots=[])
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("evaluating", total=len(slos))
+        for start in range(0, len(slos), PROGRESS_BATCH):
+            batch = slos[start : start + PROGRESS_BATCH]
+            part = await evaluator.evaluate(batch, at=at)
+            combined.snapshots.extend(part.snapshots)
+            combined.unavailable.update(part.unavailable)
+            progress.advance(task, len(batch))
+    return combined
+
+
+def _print(outcome: EvaluationResult, *, output: str, console: Console) -> int:
+    snapshots: list[BudgetSnapshot] = outcome.snapshots
+    if output == "json":
+        documents = [snap.model_dump(mode="json") for snap in snapshots]
+        sys.stdout.write(json.dumps(documents, indent=2) + "\n")
+    else:
+        Console(highlight=False).print(snapshot_table(snapshots))
+    for url, reason in outcome.unavailable.items():
+        console.print(f"[bold red]error:[/] datasource {url} unusable: {reason}")
+    asked = {snap.slo for snap in snapshots}
+    if (
+        outcome.unavailable
+        and len(asked)
+        and all(
+            (snap.reason or "").startswith("datasource unavailable")
+            for snap in snapshots
+        )
+    ):
+        return EXIT_UNUSABLE
+    return EXIT_OK
+
+
+def add_purge_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="files whose SLOs' histories to drop; none: drop every history",
+    )
+
+
+def run_purge(args: argparse.Namespace) -> int:
+    err = Console(file=sys.stderr, highlight=False)
+    keys: list[str] | None = None
+    if args.paths:
+        result = load_paths(args.paths)
+        if not result.ok:
+            for finding in result.errors:
+                err.print(f"error: {finding.describe()}")
+            return EXIT_INVALID
+        keys = [
+            indicator_key(obj.spec)
+            for obj in result.objects
+            if isinstance(obj, SLODefinition)
+        ]
+    try:
+        settings = load_settings()
+        deleted = asyncio.run(_purge(settings, keys))
+    except (SettingsError, SLAError) as error:
+        err.print(f"error: {error}")
+        return EXIT_UNUSABLE
+    print(f"dropped {deleted} chunk(s)")
+    return EXIT_OK
+
+
+async def _purge(settings: Settings, keys: list[str] | None) -> int:
+    async with open_store(settings) as store:
+        return await store.purge_chunks(keys)

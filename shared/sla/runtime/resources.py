@@ -1,0 +1,72 @@
+"""Opening what the settings name: the store (embedded when no URL is set) and
+Prometheus clients per datasource. Shared by the command line and the functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sla.clients.embedded import EmbeddedPostgres
+from sla.clients.prometheus import PrometheusClient
+from sla.clients.store import Store
+from sla.runtime.settings import Settings
+
+
+@asynccontextmanager
+async def open_store(settings: Settings) -> AsyncIterator[Store]:
+    """The configured PostgreSQL, or the embedded one, migrated and ready."""
+    embedded: EmbeddedPostgres | None = None
+    if settings.database_url is not None:
+        url = settings.database_url.get_secret_value()
+    else:
+        embedded = EmbeddedPostgres(settings.embedded_postgres_dir)
+        url = await asyncio.to_thread(embedded.start)
+    try:
+        store = await Store.open(url, pool_size=settings.database_pool_size)
+        try:
+            yield store
+        finally:
+            await store.close()
+    finally:
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+class Datasources:
+    """One Prometheus client per datasource URL, made on first use.
+
+    The default datasource takes the configured token; another URL named by an SLO
+    takes none unless given here, so a token never travels to a host it was not
+    meant for.
+    """
+
+    def __init__(self, settings: Settings, *, tokens: dict[str, str] | None = None):
+        self.default_url = settings.prometheus_url.rstrip("/")
+        self._settings = settings
+        self._tokens = dict(tokens or {})
+        if settings.prometheus_token is not None:
+            self._tokens[self.default_url] = (
+                settings.prometheus_token.get_secret_value()
+            )
+        self._clients: dict[str, PrometheusClient] = {}
+
+    def client_for(self, url: str) -> PrometheusClient:
+        url = url.rstrip("/")
+        if url not in self._clients:
+            self._clients[url] = PrometheusClient(
+                url,
+                token=self._tokens.get(url),
+                timeout=self._settings.prometheus_timeout_seconds,
+                concurrency=self._settings.evaluation_concurrency,
+            )
+        return self._clients[url]
+
+    @property
+    def clients(self) -> dict[str, PrometheusClient]:
+        return dict(self._clients)
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(client.aclose() for client in self._clients.values()))
+        self._clients.clear()
