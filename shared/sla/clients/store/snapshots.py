@@ -22,13 +22,6 @@ SNAPSHOT_COLUMNS: Final = (
     "snapshot",
 )
 
-_EXISTING = """
-SELECT stored.slo, stored.evaluated_at
-FROM budget_snapshots AS stored
-JOIN unnest($1::text[], $2::timestamptz[]) AS wanted (slo, evaluated_at)
-    USING (slo, evaluated_at)
-"""
-
 _STAGE = """
 CREATE TEMPORARY TABLE stage_snapshots
     (LIKE budget_snapshots INCLUDING DEFAULTS) ON COMMIT DROP
@@ -103,25 +96,20 @@ class SnapshotQueries(StoreBase):
         except StoreError as error:
             if not _lost_race(error):
                 raise
-        # Another writer stored some of these between the check and the copy.
+        # Some of these were stored before: by a redelivery, or by another writer.
         return await self._insert_staged(list(batch.values()))
 
     async def _copy_new(self, batch: dict[SnapshotKey, BudgetSnapshot]) -> int:
-        # The fast path: one query finds the repeats, and only new rows are
-        # serialized and copied straight into the table. A redelivered evaluation
-        # costs the lookup alone.
-        slos = [slo for slo, _ in batch]
-        times = [evaluated_at for _, evaluated_at in batch]
+        # The fast path, for the common case of an evaluation stored once: copy
+        # straight into the table. A repeat of any row violates the key, the
+        # transaction rolls back whole, and the staged path below stores only
+        # the new rows. Looking the repeats up first cost a third of the time.
         async with self._transaction() as connection:
-            stored = await connection.fetch(_EXISTING, slos, times)
-            for record in stored:
-                del batch[(record["slo"], record["evaluated_at"])]
-            if batch:
-                await connection.copy_records_to_table(
-                    "budget_snapshots",
-                    records=[_row(snapshot) for snapshot in batch.values()],
-                    columns=SNAPSHOT_COLUMNS,
-                )
+            await connection.copy_records_to_table(
+                "budget_snapshots",
+                records=[_row(snapshot) for snapshot in batch.values()],
+                columns=SNAPSHOT_COLUMNS,
+            )
         return len(batch)
 
     async def _insert_staged(self, batch: list[BudgetSnapshot]) -> int:
