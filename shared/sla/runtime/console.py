@@ -42,8 +42,9 @@ def _fastest_burn(snapshot: BudgetSnapshot) -> str:
 
 def snapshot_table(snapshots: Sequence[BudgetSnapshot]) -> Table:
     table = Table(title="Error budgets", title_justify="left")
-    for column in ("SLO", "objective", "window", "SLI", "remaining", "burn", "status"):
-        table.add_column(column, justify="left" if column == "SLO" else "right")
+    table.add_column("SLO", no_wrap=True)
+    for column in ("objective", "window", "SLI", "remaining", "burn", "status"):
+        table.add_column(column, justify="right", no_wrap=True)
     table.add_column("exhausted at / reason", overflow="fold")
     for snap in sorted(snapshots, key=lambda s: s.slo):
         remaining = snap.error_budget.remaining

@@ -42,6 +42,7 @@ EXIT_UNUSABLE = 3
 # queries, so this only sets how often the bar moves.
 PROGRESS_BATCH = 100
 PROGRESS_THRESHOLD = 200
+PIPED_WIDTH = 160
 
 
 def parse_instant(text: str) -> datetime:
@@ -183,7 +184,11 @@ def _print(outcome: EvaluationResult, *, output: str, console: Console) -> int:
         documents = [snap.model_dump(mode="json") for snap in snapshots]
         sys.stdout.write(json.dumps(documents, indent=2) + "\n")
     else:
-        Console(highlight=False).print(snapshot_table(snapshots))
+        out = Console(highlight=False)
+        if not out.is_terminal:
+            # Piped output has no width to fit; 80 columns would fold SLO names.
+            out = Console(highlight=False, width=PIPED_WIDTH)
+        out.print(snapshot_table(snapshots))
     for url, reason in outcome.unavailable.items():
         console.print(f"[bold red]error:[/] datasource {url} unusable: {reason}")
     asked = {snap.slo for snap in snapshots}

@@ -1,0 +1,191 @@
+"""``sla eval`` and ``sla chunks purge`` as a user runs them, on a real Prometheus."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from sla.cli import main
+from tests.support.prometheus import PrometheusFactory, Timeline, free_port, requests
+
+START = datetime(2026, 2, 1, tzinfo=UTC)
+END = START + timedelta(days=2)
+
+SLO_YAML = """\
+apiVersion: sla.dev/v1alpha1
+kind: SLODefinition
+metadata: {name: checkout, namespace: shop}
+spec:
+  service: checkout
+  objective: 99
+  window: 1d
+  indicator:
+    ratio:
+      bad: {metric: 'http_requests_total{job="checkout", code="500"}'}
+      total: {metric: 'http_requests_total{job="checkout"}'}
+  alerting:
+    rows:
+      - {severity: page, longWindow: 1h, shortWindow: 5m, factor: 10}
+"""
+
+
+@pytest.fixture(scope="module")
+def prometheus_url(prometheus_factory: PrometheusFactory) -> str:
+    timeline = Timeline(start=START, end=END)
+    return prometheus_factory(
+        requests(
+            timeline=timeline,
+            per_step=60,
+            error_ratio=Fraction(1, 200),
+            labels={"job": "checkout"},
+        )
+    )
+
+
+@pytest.fixture
+def slo_file(tmp_path: Path) -> Path:
+    path = tmp_path / "slo.yaml"
+    path.write_text(SLO_YAML)
+    return path
+
+
+@pytest.fixture
+def database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A database of its own, so the command's tables start empty."""
+    name = f"sla_cli_{uuid.uuid4().hex[:12]}"
+
+    async def admin(statement: str) -> None:
+        connection = await asyncpg.connect(database_url)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    import asyncio
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    url = database_url.rsplit("/", 1)[0] + f"/{name}"
+    monkeypatch.setenv("SLA_DATABASE_URL", url)
+    yield url
+    asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[dict]]:  # type: ignore[type-arg]
+    code = main(["eval", *argv, "-o", "json"])
+    out = capsys.readouterr().out
+    return code, json.loads(out) if out.strip() else []
+
+
+def test_eval_prints_the_design_fields_with_exact_figures(
+    prometheus_url: str,
+    slo_file: Path,
+    database: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A day at 0.5 % errors against 1 % allowed: half the budget consumed."""
+    code, documents = run_json(
+        capsys, str(slo_file), "--prometheus", prometheus_url, "--at", END.isoformat()
+    )
+    assert code == 0
+    [snap] = documents
+    assert snap["slo"] == "shop/checkout"
+    assert snap["evaluated_at"] == "2026-02-03T00:00:00Z"
+    assert snap["events"] == {"good": 86400 - 432, "bad": 432, "total": 86400}
+    assert snap["error_budget"]["consumed"] == float(Fraction(432, 86400) * 100)
+    assert snap["error_budget"]["remaining"] == 0.5
+    assert snap["status"] == "healthy"
+    assert snap["alerts"][0]["firing"] is False
+
+
+def test_eval_at_accepts_unix_seconds_and_rounds_down_to_the_minute(
+    prometheus_url: str,
+    slo_file: Path,
+    database: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    seconds = int(END.timestamp()) + 42
+    code, documents = run_json(
+        capsys, str(slo_file), "--prometheus", prometheus_url, "--at", str(seconds)
+    )
+    assert code == 0
+    assert documents[0]["evaluated_at"] == "2026-02-03T00:00:00Z"
+
+
+def test_no_cache_evaluates_without_touching_the_store(
+    prometheus_url: str,
+    slo_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A database nobody listens on: any attempt to use it would fail the command.
+    monkeypatch.setenv("SLA_DATABASE_URL", f"postgresql://127.0.0.1:{free_port()}/x")
+    code, documents = run_json(
+        capsys,
+        str(slo_file),
+        "--prometheus",
+        prometheus_url,
+        "--at",
+        END.isoformat(),
+        "--no-cache",
+    )
+    assert code == 0
+    assert documents[0]["events"]["total"] == 86400
+
+
+def test_warm_tick_reads_chunks_and_gives_the_same_numbers(
+    prometheus_url: str,
+    slo_file: Path,
+    database: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    at = END - timedelta(hours=3, minutes=17)
+    args = [str(slo_file), "--prometheus", prometheus_url, "--at", at.isoformat()]
+    _, cold = run_json(capsys, *args)
+    _, warm = run_json(capsys, *args)
+    _, fresh = run_json(capsys, *args, "--no-cache")
+    assert cold[0]["events"] == warm[0]["events"] == fresh[0]["events"]
+    assert main(["chunks", "purge", str(slo_file)]) == 0
+    assert "dropped 23 chunk(s)" in capsys.readouterr().out
+
+
+def test_invalid_file_exits_one_naming_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SLO_YAML.replace("objective: 99", "objective: 100"))
+    assert main(["eval", str(bad), "--prometheus", "http://127.0.0.1:1"]) == 1
+    err = capsys.readouterr().err
+    assert "spec.objective" in err and "100" in err
+
+
+def test_unreachable_prometheus_exits_three_with_a_message(
+    slo_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("SLA_PROMETHEUS_TIMEOUT_SECONDS", "1")
+    url = f"http://127.0.0.1:{free_port()}"
+    code = main(["eval", str(slo_file), "--prometheus", url, "--no-cache"])
+    assert code == 3
+    assert f"datasource {url} unusable" in capsys.readouterr().err
+
+
+def test_table_output_shows_the_slo_and_its_status(
+    prometheus_url: str,
+    slo_file: Path,
+    database: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(
+        ["eval", str(slo_file), "--prometheus", prometheus_url, "--at", END.isoformat()]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "shop/checkout" in out and "healthy" in out and "50.00%" in out
