@@ -136,11 +136,25 @@ def add_chunks(commands: Commands) -> None:
     purge.set_defaults(handler=eval_command.run_purge)
 
 
+def add_rules(commands: Commands) -> None:
+    from sla.runtime import rules_command
+
+    parser = commands.add_parser(
+        "rules",
+        help="write Prometheus recording rules and burn-rate alerts for SLOs",
+        description=rules_command.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rules_command.add_rules_arguments(parser)
+    parser.set_defaults(handler=rules_command.run_rules)
+
+
 SUBCOMMANDS: tuple[Callable[[Commands], None], ...] = (
     add_validate,
     add_convert,
     add_eval,
     add_chunks,
+    add_rules,
 )
 
 
