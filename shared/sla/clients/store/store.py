@@ -17,6 +17,7 @@ from sla.clients.store.delivery import DeliveryQueries
 from sla.clients.store.failures import mapped_errors
 from sla.clients.store.freezes import FreezeQueries
 from sla.clients.store.migrations import migrate
+from sla.clients.store.policy_queries import PolicyQueries
 from sla.clients.store.records import RetentionResult
 from sla.clients.store.snapshots import SnapshotQueries
 
@@ -41,6 +42,7 @@ class Store(
     FreezeQueries,
     DeliveryQueries,
     DecisionQueries,
+    PolicyQueries,
 ):
     """PostgreSQL storage of the catalogue, budgets, chunks, freezes and audit log.
 
