@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from croniter import croniter  # type: ignore[import-untyped]
+from croniter import croniter
 
 from sla.model.policy import MODE_KINDS
 
