@@ -149,12 +149,43 @@ def add_rules(commands: Commands) -> None:
     parser.set_defaults(handler=rules_command.run_rules)
 
 
+# serve, apply --------------------------------------------------------------------
+
+
+def add_serve(commands: Commands) -> None:
+    from sla.runtime import serve_command
+
+    parser = commands.add_parser(
+        "serve",
+        help="run one function locally, as Knative would",
+        description=serve_command.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve_command.add_serve_arguments(parser)
+    parser.set_defaults(handler=serve_command.run_serve)
+
+
+def add_apply(commands: Commands) -> None:
+    from sla.runtime import apply_command
+
+    parser = commands.add_parser(
+        "apply",
+        help="load SLOs and policies into the catalogue without a cluster",
+        description=apply_command.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    apply_command.add_apply_arguments(parser)
+    parser.set_defaults(handler=apply_command.run_apply)
+
+
 SUBCOMMANDS: tuple[Callable[[Commands], None], ...] = (
     add_validate,
     add_convert,
     add_eval,
     add_chunks,
     add_rules,
+    add_serve,
+    add_apply,
 )
 
 

@@ -137,6 +137,13 @@ class Settings(BaseSettings):
     allow_cross_namespace: bool = False
     status_write_min_seconds: Annotated[int, Field(ge=0)] = 300
 
+    # slo-catalog's Kubernetes API. Unset: the pod's ServiceAccount (in-cluster).
+    kubeconfig: Path | None = None
+    """``SLA_KUBECONFIG``: a kubeconfig file to use instead, for running outside a
+    cluster (``sla serve slo-catalog`` on a workstation)."""
+    kube_context: str | None = None
+    """``SLA_KUBE_CONTEXT``: the kubeconfig context; unset: its current context."""
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     # Set by Knative, without the prefix: the broker ingress and the listening port.

@@ -52,6 +52,8 @@ def test_defaults_follow_the_design() -> None:
         "enforcement_max_objects": 50,
         "allow_cross_namespace": False,
         "status_write_min_seconds": 300,
+        "kubeconfig": None,
+        "kube_context": None,
         "log_level": "INFO",
         "k_sink": None,
         "port": 8080,
