@@ -20,6 +20,7 @@ from sla.clients.store.migrations import migrate
 from sla.clients.store.policy_queries import PolicyQueries
 from sla.clients.store.records import RetentionResult
 from sla.clients.store.snapshots import SnapshotQueries
+from sla.clients.store.state_queries import StateQueries
 
 DEFAULT_POOL_SIZE: Final = 10
 """``SLA_DATABASE_POOL_SIZE``'s default."""
@@ -43,6 +44,7 @@ class Store(
     DeliveryQueries,
     DecisionQueries,
     PolicyQueries,
+    StateQueries,
 ):
     """PostgreSQL storage of the catalogue, budgets, chunks, freezes and audit log.
 
