@@ -15,9 +15,9 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY shared ./shared
-# functions-framework serves the handler; its `async` extra adds the ASGI stack
-# (Starlette, uvicorn) that --gateway=asgi needs.
-RUN pip install . "functions-framework[async]>=3.9,<4"
+# functions-framework (a dependency of the project) serves the handler; since 3.9
+# it brings Starlette and uvicorn for its --asgi mode.
+RUN pip install .
 
 FROM ${PYTHON_IMAGE}
 ARG FUNCTION
@@ -41,4 +41,4 @@ EXPOSE 8080
 # answers with an empty body or exactly one event (the cloud_event signature always
 # answers "OK", which the Kafka broker takes for a failed delivery). Knative sets
 # PORT (8080), which functions-framework reads; FUNCTION_SOURCE names the file.
-CMD ["functions-framework", "--target=handler", "--signature-type=http", "--gateway=asgi"]
+CMD ["functions-framework", "--target=handler", "--signature-type=http", "--asgi"]

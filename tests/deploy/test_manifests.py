@@ -205,7 +205,7 @@ def test_dockerfile_builds_one_function_as_non_root() -> None:
     assert "USER 10001:10001" in dockerfile
     assert (
         'CMD ["functions-framework", "--target=handler", "--signature-type=http", '
-        '"--gateway=asgi"]'
+        '"--asgi"]'
     ) in dockerfile
 
 
