@@ -178,12 +178,26 @@ def add_apply(commands: Commands) -> None:
     parser.set_defaults(handler=apply_command.run_apply)
 
 
+def add_dev(commands: Commands) -> None:
+    from sla.dev import command
+
+    parser = commands.add_parser(
+        "dev",
+        help="run the whole system on this machine",
+        description=command.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_dev_arguments(parser)
+    parser.set_defaults(handler=command.run_dev)
+
+
 SUBCOMMANDS: tuple[Callable[[Commands], None], ...] = (
     add_validate,
     add_convert,
     add_eval,
     add_chunks,
     add_rules,
+    add_dev,
     add_serve,
     add_apply,
 )
