@@ -30,6 +30,7 @@ from sla.clients.prometheus import (
     QueryRejected,
     RangeSeries,
 )
+from sla.clients.store.chunks import ChunkInventory, ChunkSpan, ChunkSum
 from sla.clients.store.records import CountChunk
 from sla.errors import DataError, DatasourceError, DatasourceUnavailable, SpecError
 from sla.model.durations import format_duration
@@ -57,6 +58,18 @@ BACKFILL_SLOS_PER_REQUEST = 25
 
 class ChunkHistory(Protocol):
     """The part of the store that keeps count chunks."""
+
+    async def chunk_inventory(
+        self,
+        spans: Sequence[ChunkSpan],
+        chunk_seconds: int,
+        *,
+        closed_before: datetime,
+    ) -> dict[tuple[str, str], ChunkInventory]: ...
+
+    async def chunk_sums(
+        self, spans: Sequence[ChunkSpan], chunk_seconds: int
+    ) -> dict[str, ChunkSum]: ...
 
     async def get_chunks(
         self,
@@ -328,67 +341,104 @@ class Evaluator:
     async def _chunk_counts(
         self, client: PrometheusClient, url: str, targets: list[_Target], at: datetime
     ) -> dict[str, dict[int, Counts | None]]:
-        """Each chunkable target's windows summed over the stored chunks."""
+        """Each chunkable target's windows summed over the stored chunks.
+
+        Three store round trips whatever the number of SLOs: what each history
+        holds, the due chunks written after they are read from Prometheus, and the
+        windows' sums, added up in the database.
+        """
         assert self._chunks is not None
-        options = self.options
+        chunk = self.options.chunk_seconds
         eligible = [t for t in targets if t.queries and t.queries.chunkable]
         plans = {t.key: self._plans(t, at) for t in eligible}
-        stored = await asyncio.gather(
-            *(self._load_chunks(t, url, plans[t.key]) for t in eligible)
-        )
-        have: dict[str, dict[int, CountChunk]] = dict(
-            zip((t.key for t in eligible), stored, strict=True)
-        )
-        due: dict[str, list[int]] = {}
+        wanted = {
+            t.key: chunk_starts(list(plans[t.key].values()), chunk=chunk)
+            for t in eligible
+        }
+        history = {t.key: _history(t, url, wanted[t.key], chunk) for t in eligible}
+        spans = [span for span in history.values() if span is not None]
         end = int(at.timestamp())
-        for target in eligible:
-            wanted = chunk_starts(
-                list(plans[target.key].values()), chunk=options.chunk_seconds
-            )
-            due[target.key] = [
-                start
-                for start in wanted
-                if start not in have[target.key]
-                or self._revisit_due(have[target.key][start], end)
-            ]
+        inventory = await self._chunks.chunk_inventory(
+            spans,
+            chunk,
+            closed_before=_utc(end - chunk - self.options.revisit_after_seconds),
+        )
+        due = {
+            t.key: await self._due(t, url, wanted[t.key], history[t.key], inventory)
+            for t in eligible
+        }
         fresh = await self._backfill(client, url, eligible, due, at)
-        for target in eligible:
-            have[target.key].update(fresh.get(target.key, {}))
         if fresh:
             await self._chunks.put_chunks(
-                chunk for chunks in fresh.values() for chunk in chunks.values()
+                c for chunks in fresh.values() for c in chunks.values()
             )
-        return {
-            target.key: {
-                seconds: _sum_chunks(plan, have[target.key], options.chunk_seconds)
-                for seconds, plan in plans[target.key].items()
-                if not plan.direct
-            }
-            for target in eligible
-            if not target.failure
-        }
+        return await self._window_sums(url, eligible, plans)
 
-    def _revisit_due(self, chunk: CountChunk, end: int) -> bool:
-        closed = int(chunk.chunk_start.timestamp()) + chunk.chunk_seconds
-        return (
-            not chunk.revisited and closed + self.options.revisit_after_seconds <= end
-        )
-
-    async def _load_chunks(
-        self, target: _Target, url: str, plans: Mapping[int, WindowPlan]
-    ) -> dict[int, CountChunk]:
+    async def _due(
+        self,
+        target: _Target,
+        url: str,
+        wanted: list[int],
+        span: ChunkSpan | None,
+        inventory: Mapping[tuple[str, str], ChunkInventory],
+    ) -> list[int]:
+        """Chunks to read from Prometheus: the missing ones and the due revisits."""
         assert self._chunks is not None
-        spans = [p for p in plans.values() if not p.direct]
-        if not spans:
-            return {}
-        chunks = await self._chunks.get_chunks(
-            indicator_key(target.slo.spec),
+        if span is None:
+            return []
+        held = inventory.get((span.indicator_key, url))
+        revisits = (
+            [int(moment.timestamp()) for moment in held.unrevisited] if held else []
+        )
+        if held is not None and held.stored == len(wanted):
+            return revisits
+        # Something is missing (a new SLO, a gap after downtime): find what.
+        stored = await self._chunks.get_chunks(
+            span.indicator_key,
             url,
             self.options.chunk_seconds,
-            start=_utc(min(p.chunk_from for p in spans)),
-            end=_utc(max(p.chunk_to for p in spans)),
+            start=span.start,
+            end=span.end,
         )
-        return {int(c.chunk_start.timestamp()): c for c in chunks}
+        present = {int(c.chunk_start.timestamp()) for c in stored}
+        missing = [start for start in wanted if start not in present]
+        return sorted({*missing, *revisits})
+
+    async def _window_sums(
+        self,
+        url: str,
+        targets: list[_Target],
+        plans: Mapping[str, dict[int, WindowPlan]],
+    ) -> dict[str, dict[int, Counts | None]]:
+        assert self._chunks is not None
+        spans = [
+            ChunkSpan(
+                tag=f"{target.key}|{seconds}",
+                indicator_key=indicator_key(target.slo.spec),
+                datasource=url,
+                start=_utc(plan.chunk_from),
+                end=_utc(plan.chunk_to),
+            )
+            for target in targets
+            for seconds, plan in plans[target.key].items()
+            if not plan.direct
+        ]
+        sums = await self._chunks.chunk_sums(spans, self.options.chunk_seconds)
+        counts: dict[str, dict[int, Counts | None]] = {
+            t.key: {} for t in targets if not t.failure
+        }
+        for span in spans:
+            key, seconds = span.tag.rsplit("|", 1)
+            if key not in counts:
+                continue
+            found = sums.get(span.tag)
+            present = found is not None and found.present > 0
+            counts[key][int(seconds)] = (
+                Counts(good=found.good, total=found.total)
+                if present and found
+                else None
+            )
+        return counts
 
     async def _backfill(
         self,
@@ -686,20 +736,18 @@ def _sum_parts(parts: Sequence[Counts | None]) -> Counts | None:
     )
 
 
-def _sum_chunks(
-    plan: WindowPlan, chunks: Mapping[int, CountChunk], chunk: int
-) -> Counts | None:
-    inside = [
-        chunks[start]
-        for start in range(plan.chunk_from, plan.chunk_to, chunk)
-        if start in chunks
-    ]
-    present = [c for c in inside if not c.absent]
-    if not present:
+def _history(
+    target: _Target, url: str, wanted: list[int], chunk: int
+) -> ChunkSpan | None:
+    """The one contiguous range of chunks a target's windows need, or None."""
+    if not wanted:
         return None
-    return Counts(
-        good=math.fsum(c.good for c in present),
-        total=math.fsum(c.total for c in present),
+    return ChunkSpan(
+        tag=target.key,
+        indicator_key=indicator_key(target.slo.spec),
+        datasource=url,
+        start=_utc(wanted[0]),
+        end=_utc(wanted[-1] + chunk),
     )
 
 

@@ -171,8 +171,13 @@ def read_documents(path: Path, findings: list[Finding]) -> list[SourceDocument]:
     return _parse(text, str(path), findings)
 
 
+# libyaml's loader parses about eight times faster and keeps the marks that give
+# line numbers; PyYAML built without libyaml falls back to the pure-Python one.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _parse(text: str, file: str, findings: list[Finding]) -> list[SourceDocument]:
-    loader = yaml.SafeLoader(text)
+    loader = _LOADER(text)
     documents: list[SourceDocument] = []
     number = 0
     try:

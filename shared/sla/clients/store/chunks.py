@@ -9,6 +9,7 @@ redelivered first read changes nothing, and the revisit happens once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -53,6 +54,72 @@ WHERE indicator_key = $1 AND datasource = $2 AND chunk_seconds = $3
   AND chunk_start >= $4 AND chunk_start < $5
 ORDER BY chunk_start
 """
+
+
+# Per history: how many chunks lie in the range, and which of them still wait for
+# their second read. One query for every SLO of an evaluation.
+_INVENTORY = """
+SELECT wanted.indicator_key, wanted.datasource,
+       count(chunk.chunk_start) AS stored,
+       coalesce(
+           array_agg(chunk.chunk_start ORDER BY chunk.chunk_start)
+               FILTER (WHERE NOT chunk.revisited AND chunk.chunk_start <= $5),
+           '{}'
+       ) AS unrevisited
+FROM unnest($1::text[], $2::text[], $4::timestamptz[], $6::timestamptz[])
+    AS wanted (indicator_key, datasource, span_start, span_end)
+LEFT JOIN count_chunks AS chunk
+    ON chunk.indicator_key = wanted.indicator_key
+   AND chunk.datasource = wanted.datasource
+   AND chunk.chunk_seconds = $3
+   AND chunk.chunk_start >= wanted.span_start AND chunk.chunk_start < wanted.span_end
+GROUP BY wanted.indicator_key, wanted.datasource
+"""
+
+# Good and total summed over each requested span, in the database: a 30-day window
+# is ~720 rows an SLO, which need not cross the wire every minute.
+_SUMS = """
+SELECT span.tag,
+       coalesce(sum(chunk.good) FILTER (WHERE NOT chunk.absent), 0) AS good,
+       coalesce(sum(chunk.total) FILTER (WHERE NOT chunk.absent), 0) AS total,
+       count(chunk.chunk_start) FILTER (WHERE NOT chunk.absent) AS present
+FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[])
+    AS span (tag, indicator_key, datasource, span_start, span_end)
+LEFT JOIN count_chunks AS chunk
+    ON chunk.indicator_key = span.indicator_key
+   AND chunk.datasource = span.datasource
+   AND chunk.chunk_seconds = $6
+   AND chunk.chunk_start >= span.span_start AND chunk.chunk_start < span.span_end
+GROUP BY span.tag
+"""
+
+
+@dataclass(frozen=True)
+class ChunkInventory:
+    """What is stored of one history in a range: the count, and the chunks whose
+    delayed second read is still to come (``unrevisited``, oldest first)."""
+
+    stored: int
+    unrevisited: tuple[datetime, ...]
+
+
+@dataclass(frozen=True)
+class ChunkSpan:
+    """A range of chunk starts ``[start, end)`` of one history, named by ``tag``."""
+
+    tag: str
+    indicator_key: str
+    datasource: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class ChunkSum:
+    good: float
+    total: float
+    present: int
+    """Chunks with series in the span; 0 means the span is absent."""
 
 
 def _row(chunk: CountChunk) -> tuple[object, ...]:
@@ -130,6 +197,56 @@ class ChunkQueries(StoreBase):
                 _SELECT, indicator_key, datasource, chunk_seconds, start, end
             )
         return [_chunk(record) for record in records]
+
+    async def chunk_inventory(
+        self,
+        spans: Sequence[ChunkSpan],
+        chunk_seconds: int,
+        *,
+        closed_before: datetime,
+    ) -> dict[tuple[str, str], ChunkInventory]:
+        """Per history ``(indicator_key, datasource)``, one span each: the chunks
+        stored in it, and those not yet revisited that started at or before
+        ``closed_before``."""
+        if not spans:
+            return {}
+        async with self._connection() as connection:
+            records = await connection.fetch(
+                _INVENTORY,
+                [span.indicator_key for span in spans],
+                [span.datasource for span in spans],
+                chunk_seconds,
+                [span.start for span in spans],
+                closed_before,
+                [span.end for span in spans],
+            )
+        return {
+            (r["indicator_key"], r["datasource"]): ChunkInventory(
+                stored=r["stored"], unrevisited=tuple(r["unrevisited"])
+            )
+            for r in records
+        }
+
+    async def chunk_sums(
+        self, spans: Sequence[ChunkSpan], chunk_seconds: int
+    ) -> dict[str, ChunkSum]:
+        """Good and total of the chunks in each span, summed in one query."""
+        if not spans:
+            return {}
+        async with self._connection() as connection:
+            records = await connection.fetch(
+                _SUMS,
+                [span.tag for span in spans],
+                [span.indicator_key for span in spans],
+                [span.datasource for span in spans],
+                [span.start for span in spans],
+                [span.end for span in spans],
+                chunk_seconds,
+            )
+        return {
+            r["tag"]: ChunkSum(good=r["good"], total=r["total"], present=r["present"])
+            for r in records
+        }
 
     async def purge_chunks(self, indicator_keys: Sequence[str] | None = None) -> int:
         """Drop the chunk history of these indicators, or of all; return the rows."""
