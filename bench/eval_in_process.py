@@ -27,7 +27,7 @@ import asyncio
 import json
 import resource
 import sys
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +40,7 @@ from sla.clients.prometheus import (
     RangeSeries,
 )
 from sla.clients.store import Store
+from sla.clients.store.chunks import ChunkInventory, ChunkSpan, ChunkSum
 from sla.clients.store.records import CountChunk
 from sla.model.slo import SLODefinition
 from sla.runtime.eval_command import options_from
@@ -132,6 +133,24 @@ class TimedChunks:
     async def put_chunks(self, chunks: Iterable[CountChunk]) -> int:
         async with self.clock.busy():
             return await self.store.put_chunks(chunks)
+
+    async def chunk_inventory(
+        self,
+        spans: Sequence[ChunkSpan],
+        chunk_seconds: int,
+        *,
+        closed_before: datetime,
+    ) -> dict[tuple[str, str], ChunkInventory]:
+        async with self.clock.busy():
+            return await self.store.chunk_inventory(
+                spans, chunk_seconds, closed_before=closed_before
+            )
+
+    async def chunk_sums(
+        self, spans: Sequence[ChunkSpan], chunk_seconds: int
+    ) -> dict[str, ChunkSum]:
+        async with self.clock.busy():
+            return await self.store.chunk_sums(spans, chunk_seconds)
 
 
 async def measure(arguments: argparse.Namespace) -> dict[str, Any]:

@@ -14,15 +14,23 @@ the event), cached, and published as ``dev.sla.budget.calculated`` with the id
 ``namespace/name@time``. When no datasource could be asked at all, nothing is stored
 and the answer is 503, so the broker retries the tick; SLOs of one unreachable
 datasource among several are stored as ``no_data`` with the reason.
+
+Work metrics go into the store with the snapshots: one calculation per SLO (``error``
+when its figures could not be worked out, not when it simply had no traffic), the
+evaluation's duration, and the Prometheus requests answered and failed. A 503 still
+counts its failed requests and calculations, in a write of their own.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from sla.errors import DatasourceUnavailable
+from sla.clients.store import Increment, Store
+from sla.errors import DatasourceUnavailable, SLAError
 from sla.model.events import (
     ALERT_RECEIVED,
     BUDGET_CALCULATED,
@@ -34,6 +42,7 @@ from sla.model.events import (
 )
 from sla.model.slo import SLODefinition
 from sla.model.snapshot import BudgetSnapshot
+from sla.runtime import metrics
 from sla.runtime.binding import EventRejected, OutgoingEvent
 from sla.runtime.function import (
     Accept,
@@ -57,6 +66,12 @@ NAME = "sli-calculator"
 
 LEASE_SECONDS = 300.0
 """The Knative Service's timeoutSeconds: a shard may take that long."""
+
+NO_TRAFFIC: Final = ("absent:", "idle:")
+"""How the budget engine begins the reason of a ``no_data`` snapshot whose SLO was
+measured and found without series or events: a calculation that succeeded."""
+
+logger = logging.getLogger("sla.events")
 
 
 async def on_tick(delivery: Delivery[PingData]) -> Outcome:
@@ -127,12 +142,15 @@ async def evaluate(
             scrape_interval=settings.scrape_interval_seconds,
         ),
     )
+    started = time.monotonic()
     result = await evaluator.evaluate(slos, at=at)
+    snapshots = result.snapshots
+    counts = _work_counts(deps.datasources.take_query_counts(), snapshots, started)
     datasources = {_datasource(slo, deps.datasources.default_url) for slo in slos}
     if result.unavailable and datasources <= set(result.unavailable):
+        await _count_failure(store, counts)
         reason = next(iter(result.unavailable.values()))
         raise DatasourceUnavailable(f"no datasource could be asked: {reason}")
-    snapshots = result.snapshots
     cache = await deps.cache()
 
     async def refresh_cache() -> None:
@@ -144,7 +162,35 @@ async def evaluate(
         after=refresh_cache,
         slos=[snapshot.slo for snapshot in snapshots],
         detail=_summary(snapshots),
+        counts=counts,
     )
+
+
+def calculation_failed(snapshot: BudgetSnapshot) -> bool:
+    """Whether the SLO's figures could not be worked out (datasource, query or
+    data error), as opposed to a window without traffic."""
+    reason = snapshot.reason or ""
+    return snapshot.status == "no_data" and not reason.startswith(NO_TRAFFIC)
+
+
+def _work_counts(
+    queries: tuple[int, int], snapshots: Sequence[BudgetSnapshot], started: float
+) -> list[Increment]:
+    failed = sum(1 for snapshot in snapshots if calculation_failed(snapshot))
+    return [
+        *metrics.calculations(len(snapshots) - failed, failed),
+        *metrics.prometheus_queries(*queries),
+        *metrics.CALCULATION_DURATION.observe(time.monotonic() - started),
+    ]
+
+
+async def _count_failure(store: Store, counts: Sequence[Increment]) -> None:
+    # Nothing else is written on a 503; the failed queries are what the
+    # SLAPrometheusQueriesFailing alert watches, so they are counted on their own.
+    try:
+        await store.add_to_counters(counts)
+    except SLAError:
+        logger.warning("could not count a failed evaluation")
 
 
 def budget_event(delivery: Delivery[Any], snapshot: BudgetSnapshot) -> OutgoingEvent:

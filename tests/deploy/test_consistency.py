@@ -23,7 +23,14 @@ FUNCTIONS = (
 )
 PUBLIC = {"webhook-intake", "budget-api"}
 CLUSTER_LOCAL = set(FUNCTIONS) - PUBLIC
-EMITTERS = {"sli-calculator", "policy-evaluator", "freeze-enforcer", "webhook-intake"}
+EMITTERS = {
+    "sli-calculator",
+    "policy-evaluator",
+    "freeze-enforcer",
+    "webhook-intake",
+    # Posts the freeze decisions of manual overrides (no event to reply to).
+    "budget-api",
+}
 
 SETTINGS = frozenset(
     {

@@ -178,6 +178,8 @@ class ClientStats:
     samples: int = 0
     """Samples Prometheus loaded to answer them (its ``totalQueryableSamples``)."""
     retries: int = 0
+    failed: int = 0
+    """Requests that got no usable answer (each retried attempt counts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,8 +431,16 @@ class PrometheusClient:
                     query=params["query"],
                     attempts=0,
                 )
-            response = await self._send(path, params, seconds=timeout)
-        data = _read_answer(response, query=params["query"])
+            try:
+                response = await self._send(path, params, seconds=timeout)
+            except (_Transient, DatasourceError):
+                self.stats.failed += 1
+                raise
+        try:
+            data = _read_answer(response, query=params["query"])
+        except (_Transient, DatasourceError):
+            self.stats.failed += 1
+            raise
         self.stats.queries += 1
         self.stats.samples += _queryable_samples(data)
         return data

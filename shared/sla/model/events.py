@@ -20,7 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from sla.model.base import UtcDatetime
-from sla.model.snapshot import AlertState, BudgetSnapshot, Status
+from sla.model.freeze import (
+    Deployment,
+    FreezeBreachedData,
+    FreezeDecisionData,
+    FreezeResultData,
+    SloViolatedData,
+)
+from sla.model.snapshot import BudgetSnapshot
 
 EVENT_VERSION: Final = 1
 """The ``version`` every ``dev.sla.*`` event is written with today."""
@@ -111,79 +118,6 @@ class AlertReceived(EventData):
     received_at: UtcDatetime | None = None
 
 
-class FreezeDecision(EventData):
-    """A freeze requested or lifted by policy-evaluator.
-
-    ``decision_seq`` grows with every decision of the policy and scope; a consumer
-    ignores a decision older than the last one it applied.
-    """
-
-    policy: str
-    scope: str
-    reason: str
-    decision_seq: int = Field(ge=0)
-    decided_at: UtcDatetime
-    dry_run: bool = False
-
-
-class ObjectOutcome(BaseModel):
-    """What happened to one workload when a freeze was applied or released."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    api_group: str = ""
-    kind: str
-    namespace: str
-    name: str
-    outcome: Literal["applied", "released", "exempt", "unchanged", "failed"]
-    verb: str | None = None
-    status: int | None = None
-    message: str | None = None
-
-
-class FreezeOutcome(EventData):
-    """freeze.applied, .released or .failed: each object with its outcome."""
-
-    policy: str
-    scope: str = ""
-    decision_seq: int = Field(ge=0)
-    objects: list[ObjectOutcome] = Field(default_factory=list)
-    dry_run: bool = False
-
-
-class SloViolated(EventData):
-    """An SLO whose status turned bad, with the burn-rate rows firing."""
-
-    slo: str
-    status: Status
-    evaluated_at: UtcDatetime
-    firing: list[AlertState] = Field(default_factory=list)
-    reason: str
-
-
-class Deployment(BaseModel):
-    """A release of a workload, from a CI/CD pipeline (``version``: the release)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    namespace: str = Field(min_length=1)
-    kind: str = Field(min_length=1)
-    name: str = Field(min_length=1)
-    version: str
-    actor: str
-    time: UtcDatetime
-    exemption: str | None = None
-
-
-class FreezeBreached(EventData):
-    """A deployment that went out while a freeze held its workload."""
-
-    deployment: Deployment
-    policy: str
-    scope: str
-    frozen_since: UtcDatetime | None = None
-
-
 class ApiServerResource(ForeignData):
     """An ApiServerSource event in ``Resource`` mode: the object as the API has it."""
 
@@ -218,13 +152,13 @@ EVENT_DATA: Final[dict[str, type[BaseModel]]] = {
     SLO_EVALUATE: SloEvaluate,
     ALERT_RECEIVED: AlertReceived,
     BUDGET_CALCULATED: BudgetSnapshot,
-    FREEZE_REQUESTED: FreezeDecision,
-    FREEZE_LIFTED: FreezeDecision,
-    FREEZE_APPLIED: FreezeOutcome,
-    FREEZE_RELEASED: FreezeOutcome,
-    FREEZE_FAILED: FreezeOutcome,
-    SLO_VIOLATED: SloViolated,
-    FREEZE_BREACHED: FreezeBreached,
+    FREEZE_REQUESTED: FreezeDecisionData,
+    FREEZE_LIFTED: FreezeDecisionData,
+    FREEZE_APPLIED: FreezeResultData,
+    FREEZE_RELEASED: FreezeResultData,
+    FREEZE_FAILED: FreezeResultData,
+    SLO_VIOLATED: SloViolatedData,
+    FREEZE_BREACHED: FreezeBreachedData,
     DEPLOYMENT_STARTED: Deployment,
     KAFKA_EVENT: Deployment,
     RESOURCE_ADD: ApiServerResource,

@@ -27,7 +27,7 @@ from typing import Any, Final, Literal, TypeVar
 from cloudevents.conversion import to_binary
 from cloudevents.exceptions import GenericException
 from cloudevents.http import CloudEvent, from_http
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, RootModel, ValidationError
 
 from sla.errors import SLAError
 
@@ -82,6 +82,11 @@ class RawEvent:
     @property
     def type(self) -> str:
         return str(self.attributes["type"])
+
+
+class JsonData(RootModel[dict[str, Any]]):
+    """Event data that is already a JSON object (the services hand events over
+    as plain dicts), for :class:`OutgoingEvent`."""
 
 
 @dataclass(frozen=True)

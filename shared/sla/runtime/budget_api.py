@@ -35,12 +35,12 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel, RootModel, ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from sla.clients.cache import BudgetCache
-from sla.clients.store import Store
+from sla.clients.store import Increment, Store
 from sla.errors import SLAError, StoreUnavailable
 from sla.model.api import (
     ApiError,
@@ -60,7 +60,7 @@ from sla.model.api import (
 from sla.model.events import function_source
 from sla.model.freeze import OutgoingEvent as DecisionEvent
 from sla.runtime import metrics
-from sla.runtime.binding import OutgoingEvent
+from sla.runtime.binding import JsonData, OutgoingEvent
 from sla.runtime.dependencies import Dependencies
 from sla.runtime.logs import FIELDS, configure_logging
 from sla.runtime.openapi import NAME_PATTERN, Operation, openapi_document
@@ -125,10 +125,6 @@ class Route:
             for part in parts
         )
         return cls(operation, endpoint, re.compile(regex))
-
-
-class _JsonData(RootModel[dict[str, Any]]):
-    """Event data that is already JSON, for the CloudEvent writer."""
 
 
 def settings_for_api(settings: Settings | None) -> Settings:
@@ -236,7 +232,6 @@ class BudgetApi:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings_for_api(settings)
         configure_logging(self.settings.log_level)
-        metrics.initialise_outcomes()
         self.deps = Dependencies(self.settings)
         self.routes = ROUTES
         self.openapi = openapi_document(
@@ -364,20 +359,26 @@ class BudgetApi:
                 type=event.type,
                 source=function_source(NAME),
                 id=event.id,
-                data=_JsonData(event.data),
+                data=JsonData(event.data),
                 subject=event.subject,
             )
             for event in events
         ]
+        types = [event.type for event in events]
         try:
             await self.deps.sink.post(outgoing)
         except SinkUnavailable:
-            for event in events:
-                metrics.EVENTS_PUBLISHED.labels(type=event.type, outcome="error").inc()
+            await self._count(metrics.published(types, outcome="error"))
             raise
-        for event in events:
-            metrics.EVENTS_PUBLISHED.labels(type=event.type, outcome="ok").inc()
+        await self._count(metrics.published(types))
         return True
+
+    async def _count(self, increments: list[Increment]) -> None:
+        # Best effort: the override is committed and its answer stands either way.
+        try:
+            await (await self.store()).add_to_counters(increments)
+        except SLAError:
+            logger.warning("could not count %d published events", len(increments))
 
 
 class _NotAllowed(Exception):
@@ -420,8 +421,8 @@ async def metrics_page(api: BudgetApi, call: Call) -> Response:
     try:
         state = await read_state(await api.store(), await api.cache())
     except StoreUnavailable as error:
-        # The work counters are still worth a scrape; the state's absence shows as
-        # gaps, and the log says why.
+        # budget-api's own request metrics are still worth a scrape; the state's
+        # and the stored work counters' absence shows as gaps, and the log says why.
         call.log["error"] = f"state metrics skipped: {error}"
     else:
         body += state_exposition(state)

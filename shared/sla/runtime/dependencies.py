@@ -10,8 +10,9 @@ touches the cluster never imports the ``kubernetes`` package (a third of a secon
 from __future__ import annotations
 
 import asyncio
+import os
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from sla.clients.cache import BudgetCache
 from sla.clients.store import Store
@@ -21,6 +22,9 @@ from sla.runtime.sink import EventSink
 
 if TYPE_CHECKING:
     from sla.clients.kube import KubeClient
+
+IN_CLUSTER: Final = "KUBERNETES_SERVICE_HOST"
+"""Set by the kubelet in every container: the in-cluster configuration's marker."""
 
 
 class Dependencies:
@@ -66,6 +70,15 @@ class Dependencies:
         if self._kube is None:
             self._kube = await asyncio.to_thread(self._open_kube)
         return self._kube
+
+    async def kube_if_configured(self) -> KubeClient | None:
+        """The Kubernetes API, or None when there is none to talk to: no
+        ``SLA_KUBECONFIG`` and not in a pod (no ``KUBERNETES_SERVICE_HOST``, which
+        the kubelet sets in every container), as on a workstation or in ``sla dev``.
+        """
+        if self.settings.kubeconfig is None and not os.environ.get(IN_CLUSTER):
+            return None
+        return await self.kube()
 
     def _open_kube(self) -> KubeClient:
         from sla.clients.kube import KubeClient

@@ -22,6 +22,10 @@ Delivery rules (DESIGN.md, "Delivery rules every function obeys"):
 - A redelivered event (same source and id) is claimed once in the store; the work
   and the record of its answer are committed in one transaction, so a repeat gets
   the stored answer and its outgoing events are posted again with the same ids.
+  A handler whose events depend on what it reads and writes in the store returns
+  an :class:`Outcome` with ``decide``: that work runs inside the same transaction
+  and its events are known only there, so a crash or a rollback leaves no decision
+  without its recorded answer, and no recorded answer without its decision.
   The claim is kept per function (``<function> <source>``): two functions consume
   the same ``budget.calculated`` event, and each must do its own work once.
 - 400 for an event that can never succeed, 413 for a body over the limit, 415 for a
@@ -32,6 +36,11 @@ Delivery rules (DESIGN.md, "Delivery rules every function obeys"):
   CloudEvent in binary mode whose data says why (status, reason, field). The broker
   never routes a non-2xx reply, but its dead-letter sink keeps the body
   (``knativeerrordata``), so the reason travels with the dead letter.
+
+Work metrics (:mod:`sla.runtime.metrics`) are added to the store in the same
+transaction: every emitted event as ``sla_events_published_total{outcome="ok"}``,
+plus the handler's own ``Outcome.counts``; a repeat counts nothing again. A post
+to ``K_SINK`` that fails is counted as ``outcome="error"`` on its own, best effort.
 
 Paths: ``/healthz/live`` answers 204 while the process runs, ``/healthz/ready``
 204 once the store answers (503 otherwise); every other path takes events.
@@ -55,7 +64,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from sla.clients.store import ProcessedEvent, Store
+from sla.clients.store import Increment, ProcessedEvent, Store
 from sla.errors import (
     DatasourceUnavailable,
     KubeUnavailable,
@@ -68,6 +77,7 @@ from sla.model.events import (
     EventRejection,
     function_source,
 )
+from sla.runtime import metrics
 from sla.runtime.binding import (
     MAX_EVENT_BYTES,
     EventRejected,
@@ -139,6 +149,12 @@ def from_function(name: str) -> SourceRule:
     return SourceRule(name, re.compile(re.escape(function_source(name))))
 
 
+def from_functions(*names: str) -> SourceRule:
+    """Events emitted by any of these functions."""
+    pattern = "|".join(re.escape(function_source(name)) for name in names)
+    return SourceRule(" or ".join(names), re.compile(pattern))
+
+
 @dataclass(frozen=True)
 class Delivery(Generic[Data]):
     """An accepted event, as a handler sees it."""
@@ -179,6 +195,7 @@ class Delivery(Generic[Data]):
 
 Write = Callable[[Store], Awaitable[object]]
 After = Callable[[], Awaitable[object]]
+Decide = Callable[[Store], Awaitable["Outcome"]]
 
 
 @dataclass(frozen=True)
@@ -188,7 +205,12 @@ class Outcome:
     ``write`` runs inside the transaction that records the event as processed, so
     the work and its answer are durable together; ``after`` runs once that is
     committed (best effort: a failure is logged, the answer stands). ``slos`` and
-    ``detail`` go into the log line.
+    ``detail`` go into the log line; ``counts`` are work metrics added in the same
+    transaction.
+
+    ``decide``, when set, is work whose events are known only once it has run
+    against the store: it runs first inside that transaction, given the
+    transaction's store, and the Outcome it returns is the one that stands.
     """
 
     events: Sequence[OutgoingEvent] = ()
@@ -196,6 +218,15 @@ class Outcome:
     after: After | None = None
     slos: Sequence[str] = ()
     detail: str = ""
+    counts: Sequence[Increment] = ()
+    decide: Decide | None = None
+
+    def touches_store(self) -> bool:
+        return bool(self.decide or self.write or self.counts or self.events)
+
+    def work_counts(self) -> list[Increment]:
+        """The handler's counts and one published event per emitted event."""
+        return [*self.counts, *metrics.published(e.type for e in self.events)]
 
 
 Handler = Callable[[Delivery[Any]], Awaitable[Outcome]]
@@ -341,8 +372,7 @@ class Function:
         )
         if not accept.remember:
             outcome = await accept.handler(delivery)
-            line.outcome(outcome)
-            return await self._without_record(outcome)
+            return await self._without_record(outcome, line)
         return await self._exactly_once(accept, delivery, line)
 
     def _accept_for(self, raw: RawEvent) -> Accept:
@@ -379,38 +409,56 @@ class Function:
         try:
             outcome = await accept.handler(delivery)
             line.outcome(outcome)
-            reply, posts = _split(outcome.events)
             async with store.transaction() as tx:
-                if outcome.write is not None:
-                    await outcome.write(tx)
+                outcome = await _settled(outcome, tx)
+                reply, posts = _split(outcome.events)
                 stored = await tx.record_event(
                     key,
                     delivery.id,
                     reply=None if reply is None else reply.record(),
                     outgoing=[event.record() for event in posts],
                 )
+                # Last: the counter rows are shared by every worker, so their
+                # locks are held for the commit only.
+                await tx.add_to_counters(outcome.work_counts())
         except BaseException:
             await _release(store, key, delivery.id)
             raise
+        line.outcome(outcome)
         await self._after(outcome)
         answer = await self._answer(stored)
         return answer, "replied" if stored.reply else "accepted"
 
-    async def _without_record(self, outcome: Outcome) -> tuple[Response, str]:
-        if outcome.write is not None:
-            await outcome.write(await self.deps.store())
+    async def _without_record(
+        self, outcome: Outcome, line: _LogLine
+    ) -> tuple[Response, str]:
+        if outcome.touches_store():
+            store = await self.deps.store()
+            async with store.transaction() as tx:
+                outcome = await _settled(outcome, tx)
+                await tx.add_to_counters(outcome.work_counts())
+        line.outcome(outcome)
         await self._after(outcome)
         reply, posts = _split(outcome.events)
-        await self.deps.sink.post(posts)
+        await self._post(posts)
         if reply is None:
             return Response(status_code=202), "accepted"
         return _event_response(200, reply.to_http()), "replied"
 
     async def _answer(self, processed: ProcessedEvent) -> Response:
-        await self.deps.sink.post([StoredReply(r) for r in processed.outgoing])
+        await self._post([StoredReply(r) for r in processed.outgoing])
         if processed.reply is None:
             return Response(status_code=202)
         return _event_response(200, StoredReply(processed.reply).to_http())
+
+    async def _post(self, events: Sequence[OutgoingEvent | StoredReply]) -> None:
+        """Post to K_SINK; a failed post is counted (the broker will redeliver)."""
+        try:
+            await self.deps.sink.post(events)
+        except SinkUnavailable:
+            types = [_event_type(event) for event in events]
+            await _count_quietly(self.deps, metrics.published(types, outcome="error"))
+            raise
 
     async def _after(self, outcome: Outcome) -> None:
         if outcome.after is None:
@@ -508,6 +556,31 @@ async def _read_body(request: Request, *, max_bytes: int) -> bytes:
             raise too_large(max_bytes)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _settled(outcome: Outcome, tx: Store) -> Outcome:
+    """The outcome that stands: ``decide`` run in ``tx`` if set, then ``write``."""
+    if outcome.decide is not None:
+        outcome = await outcome.decide(tx)
+        if outcome.decide is not None:
+            raise TypeError("a decided Outcome must not ask to decide again")
+    if outcome.write is not None:
+        await outcome.write(tx)
+    return outcome
+
+
+def _event_type(event: OutgoingEvent | StoredReply) -> str:
+    if isinstance(event, OutgoingEvent):
+        return event.type
+    return str(event.record["attributes"]["type"])
+
+
+async def _count_quietly(deps: Dependencies, increments: Sequence[Increment]) -> None:
+    # Best effort: the answer is already a failure; a lost count must not change it.
+    try:
+        await (await deps.store()).add_to_counters(increments)
+    except SLAError:
+        logger.warning("could not count %d failed posts", len(increments))
 
 
 async def _release(store: Store, key: str, event_id: str) -> None:

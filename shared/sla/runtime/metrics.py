@@ -1,11 +1,21 @@
-"""The system's work metrics: counters and histograms a function adds to as it works.
+"""The system's work metrics: what the functions count as they work.
 
-Every function imports these objects and counts what it does; they live in one
-registry, :data:`REGISTRY`, which a function exposes with :func:`exposition`.
+Two kinds, by where they live:
+
+- Stored (:data:`CALCULATIONS`, :data:`CALCULATION_DURATION`,
+  :data:`PROMETHEUS_QUERIES`, :data:`EVENTS_PUBLISHED`, :data:`FREEZE_DURATION`):
+  a function scales to zero and is never scraped, so these are added to the store's
+  ``work_counters`` (:mod:`sla.clients.store.counters`) in the transaction of the
+  work they count, and budget-api exposes them for the whole system
+  (:mod:`sla.runtime.state_metrics`). Each definition here only builds
+  :class:`~sla.clients.store.Increment` values; a histogram is kept as its
+  cumulative buckets and sum, which add like counters.
+- In process (:data:`API_REQUESTS`, :data:`API_REQUEST_DURATION`): budget-api's own
+  requests, in :data:`REGISTRY`. budget-api is the process that is scraped and it
+  runs with min-scale 1, so its memory is where its requests are counted.
+
 The state of the system (budgets, statuses, burn rates, freezes, counts of SLOs and
-policies, violations and freeze transitions) is not here: it is read from the store
-when budget-api is scraped (:mod:`sla.runtime.state_metrics`), so it stays visible
-while the functions are scaled to zero.
+policies, violations and freeze transitions) is read from the store at scrape time.
 
 Label values are fixed words (``ok``/``error``), event types of the catalogue and
 route templates: never counts, SLO names or free text, so every series set is
@@ -14,16 +24,21 @@ bounded. Names and labels follow the contract in docs/deploy.md.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Final, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+from sla.clients.store import Increment
 
 Outcome = Literal["ok", "error"]
 OUTCOMES: Final[tuple[Outcome, ...]] = ("ok", "error")
 
 REGISTRY: Final = CollectorRegistry(auto_describe=True)
-"""The work metrics of this process; the default registry of prometheus_client is
-left alone so a library that registers there cannot collide with these names."""
+"""The in-process metrics (budget-api's requests); prometheus_client's default
+registry is left alone so a library that registers there cannot collide with these
+names."""
 
 CALCULATION_BUCKETS: Final = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 120, 300)
 """Seconds: a tick must fit in its minute (the SLACalculationsSlow alert fires at a
@@ -47,36 +62,86 @@ FREEZE_BUCKETS: Final = (
 REQUEST_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 """Seconds: budget-api answers from Redis in milliseconds; its timeout is 30 s."""
 
-CALCULATIONS: Final = Counter(
+
+@dataclass(frozen=True)
+class StoredCounter:
+    """A counter kept in the store; ``zero`` lists label values exposed at 0 before
+    anything is counted, so ``absent()`` and ``rate()`` see the series at once."""
+
+    name: str
+    help: str
+    labels: tuple[str, ...]
+    zero: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def sample(self) -> str:
+        return f"{self.name}_total"
+
+    def add(self, amount: float = 1.0, **labels: str) -> Increment:
+        """``amount`` more for the series of ``labels`` (exactly this metric's)."""
+        if set(labels) != set(self.labels):
+            raise ValueError(f"{self.name} takes labels {self.labels}, not {labels}")
+        return Increment(self.sample, amount, labels)
+
+
+@dataclass(frozen=True)
+class StoredHistogram:
+    """A histogram kept in the store as cumulative bucket counters and a sum (its
+    count is the ``+Inf`` bucket)."""
+
+    name: str
+    help: str
+    buckets: tuple[float, ...]
+
+    def observe(self, value: float) -> list[Increment]:
+        """The increments one observation of ``value`` makes."""
+        bounds = [bound for bound in self.buckets if value <= bound]
+        return [
+            *(Increment(f"{self.name}_bucket", 1, {"le": le(b)}) for b in bounds),
+            Increment(f"{self.name}_bucket", 1, {"le": "+Inf"}),
+            Increment(f"{self.name}_sum", value),
+        ]
+
+
+def le(bound: float) -> str:
+    """A bucket bound as Prometheus' client writes it (``0.5``, ``300.0``)."""
+    return str(float(bound))
+
+
+CALCULATIONS: Final = StoredCounter(
     "sla_calculations",
     "SLO budget calculations by outcome (ok or error).",
-    ["outcome"],
-    registry=REGISTRY,
+    ("outcome",),
+    zero=(("ok",), ("error",)),
 )
-CALCULATION_DURATION: Final = Histogram(
+CALCULATION_DURATION: Final = StoredHistogram(
     "sla_calculation_duration_seconds",
-    "Time to calculate one SLO's budget, in seconds.",
-    buckets=CALCULATION_BUCKETS,
-    registry=REGISTRY,
+    "Time to evaluate one batch of SLOs (a tick, a shard or an alert's), in seconds.",
+    CALCULATION_BUCKETS,
 )
-PROMETHEUS_QUERIES: Final = Counter(
+PROMETHEUS_QUERIES: Final = StoredCounter(
     "sla_prometheus_queries",
     "Queries sent to Prometheus by outcome (ok or error).",
-    ["outcome"],
-    registry=REGISTRY,
+    ("outcome",),
+    zero=(("ok",), ("error",)),
 )
-EVENTS_PUBLISHED: Final = Counter(
+EVENTS_PUBLISHED: Final = StoredCounter(
     "sla_events_published",
-    "CloudEvents posted or replied, by event type and outcome (ok or error).",
-    ["type", "outcome"],
-    registry=REGISTRY,
+    "CloudEvents emitted (replied or posted to the broker) by type, and failed "
+    "posts (outcome error).",
+    ("type", "outcome"),
 )
-FREEZE_DURATION: Final = Histogram(
+# TODO: observe FREEZE_DURATION when a lift is decided — once the decision carries
+# the start of the freeze it ends (today only the freeze state before it does).
+FREEZE_DURATION: Final = StoredHistogram(
     "sla_freeze_duration_seconds",
-    "How long a freeze held, observed when it is lifted, in seconds.",
-    buckets=FREEZE_BUCKETS,
-    registry=REGISTRY,
+    "How long a freeze held, from its decision to the lift's, observed when it is "
+    "released, in seconds.",
+    FREEZE_BUCKETS,
 )
+STORED_COUNTERS: Final = (CALCULATIONS, PROMETHEUS_QUERIES, EVENTS_PUBLISHED)
+STORED_HISTOGRAMS: Final = (CALCULATION_DURATION, FREEZE_DURATION)
+
 API_REQUESTS: Final = Counter(
     "sla_api_requests",
     "budget-api requests by route template, method and status code.",
@@ -97,12 +162,33 @@ def outcome_of(ok: bool) -> Outcome:
     return "ok" if ok else "error"
 
 
-def initialise_outcomes() -> None:
-    """Create the ``outcome`` series at zero, so a rate over them starts from the
-    first scrape and ``absent()`` reads the metric as present."""
-    for outcome in OUTCOMES:
-        CALCULATIONS.labels(outcome=outcome)
-        PROMETHEUS_QUERIES.labels(outcome=outcome)
+def published(
+    event_types: Iterable[str], *, outcome: Outcome = "ok"
+) -> list[Increment]:
+    """One more ``sla_events_published_total`` for each event, by its type."""
+    counted: dict[str, int] = {}
+    for event_type in event_types:
+        counted[event_type] = counted.get(event_type, 0) + 1
+    return [
+        EVENTS_PUBLISHED.add(count, type=event_type, outcome=outcome)
+        for event_type, count in sorted(counted.items())
+    ]
+
+
+def calculations(ok: int, error: int) -> list[Increment]:
+    """``ok`` and ``error`` more calculations."""
+    return [
+        CALCULATIONS.add(ok, outcome="ok"),
+        CALCULATIONS.add(error, outcome="error"),
+    ]
+
+
+def prometheus_queries(ok: int, error: int) -> list[Increment]:
+    """``ok`` answered and ``error`` failed requests to Prometheus."""
+    return [
+        PROMETHEUS_QUERIES.add(ok, outcome="ok"),
+        PROMETHEUS_QUERIES.add(error, outcome="error"),
+    ]
 
 
 def exposition(registry: CollectorRegistry = REGISTRY) -> bytes:

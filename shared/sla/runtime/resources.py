@@ -51,6 +51,7 @@ class Datasources:
                 settings.prometheus_token.get_secret_value()
             )
         self._clients: dict[str, PrometheusClient] = {}
+        self._counted: dict[str, tuple[int, int]] = {}
 
     def client_for(self, url: str) -> PrometheusClient:
         url = url.rstrip("/")
@@ -67,6 +68,22 @@ class Datasources:
     def clients(self) -> dict[str, PrometheusClient]:
         return dict(self._clients)
 
+    def take_query_counts(self) -> tuple[int, int]:
+        """Requests answered and failed since the last call, over every client.
+
+        Each request is counted by exactly one call, whichever evaluation sent it,
+        so evaluations running at once in this process never count one twice.
+        """
+        answered = failed = 0
+        for url, client in self._clients.items():
+            before = self._counted.get(url, (0, 0))
+            now = (client.stats.queries, client.stats.failed)
+            answered += now[0] - before[0]
+            failed += now[1] - before[1]
+            self._counted[url] = now
+        return answered, failed
+
     async def aclose(self) -> None:
         await asyncio.gather(*(client.aclose() for client in self._clients.values()))
         self._clients.clear()
+        self._counted.clear()

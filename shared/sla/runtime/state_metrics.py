@@ -16,6 +16,14 @@ it would vanish with it. budget-api reads the state at scrape time instead:
   ``sla_freezes_resolved_total`` {namespace, policy}: counted from the audit log,
   which is append-only, so they never go down and survive every restart.
 
+- the work counters every function adds to the store as it works
+  (:mod:`sla.runtime.metrics`): ``sla_calculations_total``,
+  ``sla_prometheus_queries_total`` {outcome}, ``sla_events_published_total`` {type,
+  outcome} and the histograms ``sla_calculation_duration_seconds`` and
+  ``sla_freeze_duration_seconds``, summed over every process that ever ran. The
+  ``outcome`` series of calculations and queries are shown at 0 before anything is
+  counted, so ``absent()`` and ``rate()`` see them from the first scrape.
+
 ``slo`` is ``namespace/name`` and ``policy`` likewise, as docs/deploy.md fixes
 them; every label value names a catalogue object or is a fixed word.
 """
@@ -23,21 +31,29 @@ them; every label value names a catalogue object or is a fixed word.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
+    HistogramMetricFamily,
     Metric,
 )
 from prometheus_client.registry import Collector
 
-from sla.clients.store import CatalogueEntry, FreezeState, Store
+from sla.clients.store import CatalogueEntry, CounterValue, FreezeState, Store
 from sla.clients.store.state_queries import DecisionCount
 from sla.model.api import SloSummary
 from sla.model.snapshot import STATUSES
+from sla.runtime.metrics import (
+    STORED_COUNTERS,
+    STORED_HISTOGRAMS,
+    StoredCounter,
+    StoredHistogram,
+    le,
+)
 from sla.services.budget_api import LatestBudgets, slo_summaries
 
 
@@ -49,6 +65,7 @@ class SystemState:
     policies: list[CatalogueEntry] = field(default_factory=list)
     freezes: list[FreezeState] = field(default_factory=list)
     decisions: list[DecisionCount] = field(default_factory=list)
+    counters: Sequence[CounterValue] = ()
 
 
 async def read_state(store: Store, budgets: LatestBudgets) -> SystemState:
@@ -57,6 +74,7 @@ async def read_state(store: Store, budgets: LatestBudgets) -> SystemState:
         policies=await store.list_catalogue(kind="SLAPolicy"),
         freezes=await store.freeze_states(),
         decisions=await store.decision_counts(),
+        counters=await store.read_counters(),
     )
 
 
@@ -158,6 +176,52 @@ def decision_metrics(decisions: Iterable[DecisionCount]) -> Iterator[Metric]:
     yield from (violations, activated, resolved)
 
 
+def work_metrics(counters: Iterable[CounterValue]) -> Iterator[Metric]:
+    """The stored work counters as families; rows of other metrics are left out,
+    so only names defined in :mod:`sla.runtime.metrics` are ever exposed."""
+    by_sample: dict[str, list[CounterValue]] = {}
+    for row in counters:
+        by_sample.setdefault(row.metric, []).append(row)
+    for counter in STORED_COUNTERS:
+        yield _counter_family(counter, by_sample.get(counter.sample, []))
+    for histogram in STORED_HISTOGRAMS:
+        yield _histogram_family(histogram, by_sample)
+
+
+def _counter_family(counter: StoredCounter, rows: list[CounterValue]) -> Metric:
+    family = CounterMetricFamily(counter.name, counter.help, labels=counter.labels)
+    values = {_label_values(counter.labels, row.labels): row.value for row in rows}
+    for zero in counter.zero:
+        values.setdefault(zero, 0.0)
+    for labels, value in sorted(values.items()):
+        family.add_metric(list(labels), value)
+    return family
+
+
+def _label_values(names: tuple[str, ...], labels: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(str(labels.get(name, "")) for name in names)
+
+
+def _histogram_family(
+    histogram: StoredHistogram, by_sample: Mapping[str, list[CounterValue]]
+) -> Metric:
+    family = HistogramMetricFamily(histogram.name, histogram.help)
+    stored = {
+        row.labels.get("le"): row.value
+        for row in by_sample.get(f"{histogram.name}_bucket", [])
+    }
+    total = sum(row.value for row in by_sample.get(f"{histogram.name}_sum", []))
+    bounds = [le(bound) for bound in histogram.buckets] + ["+Inf"]
+    # Every bucket is shown, at 0 until an observation falls in it, as
+    # prometheus_client does for a histogram of its own.
+    family.add_metric(
+        [],
+        buckets=[(bound, stored.get(bound, 0.0)) for bound in bounds],
+        sum_value=total,
+    )
+    return family
+
+
 class StateCollector(Collector):
     """A :class:`SystemState` as metric families; made anew for every scrape."""
 
@@ -169,6 +233,7 @@ class StateCollector(Collector):
         yield from catalogue_metrics(self._state)
         yield from freeze_metrics(self._state.freezes)
         yield from decision_metrics(self._state.decisions)
+        yield from work_metrics(self._state.counters)
 
 
 def state_exposition(state: SystemState) -> bytes:

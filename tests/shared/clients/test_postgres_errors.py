@@ -72,7 +72,7 @@ async def test_the_pool_replaces_a_connection_the_server_closed(
 
 
 async def test_a_violated_constraint_is_a_lasting_error(store: Store) -> None:
-    negative = CountChunk("k", "prom", T0, 3600, good=-1.0, total=10.0, read_at=T0)
+    negative = CountChunk("k", "prom", T0, 3600, good=0.0, total=-10.0, read_at=T0)
 
     with pytest.raises(StoreError) as raised:
         await store.put_chunks([negative])
@@ -83,7 +83,7 @@ async def test_a_violated_constraint_is_a_lasting_error(store: Store) -> None:
 
 async def test_a_failed_batch_stores_none_of_its_rows(store: Store) -> None:
     good = CountChunk("k", "prom", T0, 3600, good=1.0, total=10.0, read_at=T0)
-    bad = CountChunk("k", "prom", T0.replace(hour=1), 3600, -1.0, 10.0, read_at=T0)
+    bad = CountChunk("k", "prom", T0.replace(hour=1), 3600, 0.0, -10.0, read_at=T0)
 
     with pytest.raises(StoreError):
         await store.put_chunks([good, bad])

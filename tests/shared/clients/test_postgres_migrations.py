@@ -24,7 +24,10 @@ TABLES = [
     "manual_overrides",
     "processed_events",
     "schema_migrations",
+    "work_counters",
 ]
+VERSIONS = [1, 2, 3]
+"""The bundled migrations, written out: a file added or renumbered shows here."""
 
 
 @pytest.fixture
@@ -59,10 +62,14 @@ async def test_migrating_an_empty_schema_creates_every_table(
 
     applied = await migrate(connection, schema=schema_name)
 
-    assert applied == [1]
+    assert applied == VERSIONS
     assert await tables_of(connection, schema_name) == TABLES
-    recorded = await connection.fetch("SELECT version, name FROM schema_migrations")
-    assert [tuple(row) for row in recorded] == [(1, "initial")]
+    recorded = await connection.fetch(
+        "SELECT version, name FROM schema_migrations ORDER BY version"
+    )
+    assert [tuple(row) for row in recorded] == [
+        (m.version, m.name) for m in bundled_migrations()
+    ]
 
 
 async def test_migrating_again_applies_nothing(connect: Any, schema_name: str) -> None:
@@ -70,7 +77,9 @@ async def test_migrating_again_applies_nothing(connect: Any, schema_name: str) -
     await migrate(connection, schema=schema_name)
 
     assert await migrate(connection, schema=schema_name) == []
-    assert await connection.fetchval("SELECT count(*) FROM schema_migrations") == 1
+    assert await connection.fetchval("SELECT count(*) FROM schema_migrations") == len(
+        VERSIONS
+    )
 
 
 async def test_two_migrators_at_once_apply_each_file_once(
@@ -82,8 +91,10 @@ async def test_two_migrators_at_once_apply_each_file_once(
         migrate(first, schema=schema_name), migrate(second, schema=schema_name)
     )
 
-    assert sorted(results) == [[], [1]]
-    assert await first.fetchval("SELECT count(*) FROM schema_migrations") == 1
+    assert sorted(results) == [[], VERSIONS]
+    assert await first.fetchval("SELECT count(*) FROM schema_migrations") == len(
+        VERSIONS
+    )
 
 
 async def test_a_start_with_nothing_due_costs_one_query(
@@ -106,7 +117,7 @@ async def test_a_failing_migration_leaves_nothing_behind(
     connection = await connect()
     broken = [
         *bundled_migrations(),
-        Migration(2, "broken", "CREATE TABLE half_done (id int); SELECT 1/0;"),
+        Migration(99, "broken", "CREATE TABLE half_done (id int); SELECT 1/0;"),
     ]
 
     with pytest.raises(asyncpg.DivisionByZeroError):

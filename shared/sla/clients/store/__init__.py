@@ -1,5 +1,6 @@
 """PostgreSQL storage: the :class:`Store`, its records and its migrations."""
 
+from sla.clients.store.counters import CounterError, CounterValue, Increment
 from sla.clients.store.failures import is_transient, to_store_error
 from sla.clients.store.migrations import Migration, bundled_migrations, migrate
 from sla.clients.store.records import (
@@ -22,9 +23,12 @@ __all__ = [
     "CatalogueEntry",
     "Claim",
     "CountChunk",
+    "CounterError",
+    "CounterValue",
     "FreezeEvent",
     "FreezeState",
     "FrozenObject",
+    "Increment",
     "ManualOverride",
     "Migration",
     "ObjectRef",

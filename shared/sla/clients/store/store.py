@@ -12,6 +12,7 @@ import asyncpg
 
 from sla.clients.store.catalogue import CatalogueQueries
 from sla.clients.store.chunks import ChunkQueries
+from sla.clients.store.counters import CounterQueries
 from sla.clients.store.decisions import DecisionQueries
 from sla.clients.store.delivery import DeliveryQueries
 from sla.clients.store.failures import mapped_errors
@@ -45,6 +46,7 @@ class Store(
     DecisionQueries,
     PolicyQueries,
     StateQueries,
+    CounterQueries,
 ):
     """PostgreSQL storage of the catalogue, budgets, chunks, freezes and audit log.
 
