@@ -64,6 +64,7 @@ from sla.runtime.binding import JsonData, OutgoingEvent
 from sla.runtime.dependencies import Dependencies
 from sla.runtime.logs import FIELDS, configure_logging
 from sla.runtime.openapi import NAME_PATTERN, Operation, openapi_document
+from sla.runtime.serving import LIVE_PATH, READY_PATH
 from sla.runtime.settings import Settings, SettingsError, load_settings
 from sla.runtime.sink import SinkUnavailable
 from sla.runtime.state_metrics import read_state, state_exposition
@@ -74,8 +75,6 @@ from sla.services.status_page import render_status_page
 NAME: Final = "budget-api"
 VERSION: Final = "1"
 
-LIVE_PATH: Final = "/healthz/live"
-READY_PATH: Final = "/healthz/ready"
 
 MAX_BODY_BYTES: Final = 64 * 1024
 """An override is a few hundred bytes; anything near this is not one."""

@@ -48,8 +48,6 @@ Paths: ``/healthz/live`` answers 204 while the process runs, ``/healthz/ready``
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import re
 import sys
@@ -62,7 +60,7 @@ from typing import Any, Final, Generic, TypeVar
 
 from pydantic import BaseModel
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from sla.clients.store import Increment, ProcessedEvent, Store
 from sla.errors import (
@@ -91,19 +89,15 @@ from sla.runtime.binding import (
 )
 from sla.runtime.dependencies import Dependencies
 from sla.runtime.logs import FIELDS, configure_logging
+from sla.runtime.serving import (
+    Served,
+)
 from sla.runtime.settings import Settings, SettingsError, load_settings
 from sla.runtime.sink import SinkUnavailable
-
-LIVE_PATH: Final = "/healthz/live"
-READY_PATH: Final = "/healthz/ready"
 
 DEFAULT_LEASE_SECONDS: Final = 60.0
 """How long a claim on an event holds: longer than a handler's work, so a second
 delivery waits (429) instead of doing the work twice."""
-
-SHUTDOWN_SECONDS: Final = 30.0
-"""How long shutdown waits for in-flight events: gunicorn's default graceful
-timeout, which functions-framework's server keeps."""
 
 LOGGED_SLOS: Final = 20
 """SLO keys written into one log line; the rest are counted, not listed."""
@@ -267,8 +261,10 @@ class _LogLine:
             self.fields["detail"] = outcome.detail
 
 
-class Function:
+class Function(Served):
     """One function: its accepted events and the adapter that serves them."""
+
+    post_only = True
 
     def __init__(
         self,
@@ -282,57 +278,10 @@ class Function:
         self.name = name
         self.settings = settings if settings is not None else settings_or_exit(name)
         configure_logging(self.settings.log_level)
-        self.deps = Dependencies(self.settings)
+        super().__init__(Dependencies(self.settings))
         self.accepts = {accept.event_type: accept for accept in accepts}
         self.lease_seconds = lease_seconds
         self.max_body_bytes = max_body_bytes
-        self._in_flight = 0
-        self._idle: asyncio.Event | None = None
-
-    # -- serving ------------------------------------------------------------------
-
-    async def handler(self, request: Request) -> Response:
-        """functions-framework's ``http`` target: health checks, then events."""
-        path = request.url.path
-        if path == LIVE_PATH:
-            return Response(status_code=204)
-        if path == READY_PATH:
-            return await self._readiness()
-        if request.method != "POST":
-            return Response(status_code=405, headers={"allow": "POST"})
-        self._in_flight += 1
-        try:
-            return await self._handle(request)
-        finally:
-            self._in_flight -= 1
-            if not self._in_flight and self._idle is not None:
-                self._idle.set()
-
-    def target(self) -> Callable[[Request], Awaitable[Response]]:
-        """The plain function functions-framework serves (it takes nothing else)."""
-
-        async def handler(request: Request) -> Response:
-            return await self.handler(request)
-
-        handler.__qualname__ = handler.__name__
-        return handler
-
-    async def aclose(self, *, grace: float = SHUTDOWN_SECONDS) -> None:
-        """Wait for in-flight events (up to ``grace`` seconds), then close the
-        clients. The server has stopped taking requests by then."""
-        if self._in_flight:
-            self._idle = asyncio.Event()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), grace)
-        await self.deps.aclose()
-
-    async def _readiness(self) -> Response:
-        try:
-            store = await self.deps.store()
-            await store.ping()
-        except SLAError as error:
-            return JSONResponse({"ready": False, "reason": str(error)}, status_code=503)
-        return Response(status_code=204)
 
     # -- one event ----------------------------------------------------------------
 

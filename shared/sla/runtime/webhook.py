@@ -33,13 +33,11 @@ stay well inside the 10 MiB body limit.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -53,9 +51,9 @@ from sla.model.alertmanager import WebhookPayload
 from sla.model.events import ALERT_RECEIVED, function_source
 from sla.runtime.binding import EventRejected, OutgoingEvent
 from sla.runtime.dependencies import Dependencies
-from sla.runtime.function import LIVE_PATH, READY_PATH, SHUTDOWN_SECONDS
 from sla.runtime.function import settings_or_exit as _settings_or_exit
 from sla.runtime.logs import FIELDS, configure_logging
+from sla.runtime.serving import SHUTDOWN_SECONDS, Served, not_ready
 from sla.runtime.settings import Settings, SettingsError
 from sla.runtime.sink import SinkUnavailable
 from sla.runtime.webhook_auth import Credentials, load_credentials
@@ -87,7 +85,7 @@ _TRANSIENT: Final = (StoreUnavailable, SinkUnavailable)
 logger = logging.getLogger("sla.webhook")
 
 
-class WebhookIntake:
+class WebhookIntake(Served):
     """The function: credentials, limits, and the clients it passes alerts on with."""
 
     def __init__(
@@ -101,60 +99,23 @@ class WebhookIntake:
         self.settings = settings if settings is not None else _settings_or_exit(name)
         configure_logging(self.settings.log_level)
         self.credentials = credentials_or_exit(name, self.settings)
-        self.deps = Dependencies(self.settings)
+        super().__init__(Dependencies(self.settings))
         self.lease_seconds = lease_seconds
         self.truncated_alerts_total = 0
         """Alerts Alertmanager left out of notifications (``truncatedAlerts``)
         since the process started."""
         self._claims: AlertClaims | None = None
-        self._in_flight = 0
-        self._idle: asyncio.Event | None = None
 
     # -- serving ------------------------------------------------------------------
 
-    async def handler(self, request: Request) -> Response:
-        """functions-framework's ``http`` target: health checks, then the webhook."""
-        path = request.url.path
-        if path == LIVE_PATH:
-            return Response(status_code=204)
-        if path == READY_PATH:
-            return await self._readiness()
-        self._in_flight += 1
-        try:
-            return await self._handle(request)
-        finally:
-            self._in_flight -= 1
-            if not self._in_flight and self._idle is not None:
-                self._idle.set()
-
-    def target(self) -> Callable[[Request], Awaitable[Response]]:
-        """The plain function functions-framework serves (it takes nothing else)."""
-
-        async def handler(request: Request) -> Response:
-            return await self.handler(request)
-
-        handler.__qualname__ = handler.__name__
-        return handler
-
     async def aclose(self, *, grace: float = SHUTDOWN_SECONDS) -> None:
-        """Wait for requests in flight (up to ``grace`` seconds), then close the
-        clients."""
-        if self._in_flight:
-            self._idle = asyncio.Event()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), grace)
-        await self.deps.aclose()
+        await super().aclose(grace=grace)
         self._claims = None
 
     async def _readiness(self) -> Response:
         if self.settings.k_sink is None:
-            return _ready_false("K_SINK is not set: alerts could not be passed on")
-        try:
-            store = await self.deps.store()
-            await store.ping()
-        except SLAError as error:
-            return _ready_false(str(error))
-        return Response(status_code=204)
+            return not_ready("K_SINK is not set: alerts could not be passed on")
+        return await super()._readiness()
 
     # -- one request --------------------------------------------------------------
 
@@ -369,7 +330,3 @@ def _level(status: int) -> int:
     if status in (401, 403):
         return logging.WARNING
     return logging.INFO
-
-
-def _ready_false(reason: str) -> Response:
-    return JSONResponse({"ready": False, "reason": reason}, status_code=503)

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sla.specs.document import Finding, SourceDocument, join_path
+from sla.specs.draft import Draft
 
 _NAME_UNSAFE = re.compile(r"[^a-z0-9.-]+")
 
@@ -152,3 +153,26 @@ def label_map(
 def slug(text: str) -> str:
     """``Internal objective`` → ``internal-objective``."""
     return _NAME_UNSAFE.sub("-", text.lower()).strip("-.")
+
+
+def put_object_metadata(
+    document: SourceDocument,
+    metadata: dict[str, Any],
+    draft: Draft,
+    findings: list[Finding],
+) -> tuple[str | None, str | None, dict[str, str]]:
+    """Carry a Kubernetes-style ``metadata`` (name, namespace, labels, annotations)
+    into the draft; returns the name as written, the native name, and the labels."""
+    name = text_at(document, metadata, "metadata", "name", findings, required=True)
+    if name is None:
+        return None, None, {}
+    native = object_name(document, name, "metadata.name", findings)
+    draft.put("metadata.name", native, source="metadata.name", source_value=name)
+    if isinstance(metadata.get("namespace"), str):
+        draft.put(
+            "metadata.namespace", metadata["namespace"], source="metadata.namespace"
+        )
+    labels = label_map(document, metadata.get("labels"), "metadata.labels", findings)
+    if labels:
+        draft.put("metadata.labels", labels, source="metadata.labels")
+    return name, native, labels

@@ -24,10 +24,9 @@ from sla.specs.document import (
 from sla.specs.draft import Draft, build
 from sla.specs.fields import (
     decimal_of,
-    label_map,
     mapping_at,
     not_carried,
-    object_name,
+    put_object_metadata,
     text_at,
     unknown_fields,
 )
@@ -118,24 +117,11 @@ class _Reader:
         return Conversion(objects=[built], findings=self.findings)
 
     def _metadata(self, metadata: dict[str, Any]) -> None:
-        name = text_at(
-            self.document, metadata, "metadata", "name", self.findings, required=True
+        name, native, _ = put_object_metadata(
+            self.document, metadata, self.draft, self.findings
         )
         if name is None:
             return
-        native = object_name(self.document, name, "metadata.name", self.findings)
-        self.draft.put(
-            "metadata.name", native, source="metadata.name", source_value=name
-        )
-        if isinstance(metadata.get("namespace"), str):
-            self.draft.put(
-                "metadata.namespace", metadata["namespace"], source="metadata.namespace"
-            )
-        labels = label_map(
-            self.document, metadata.get("labels"), "metadata.labels", self.findings
-        )
-        if labels:
-            self.draft.put("metadata.labels", labels, source="metadata.labels")
         if isinstance(metadata.get("annotations"), dict):
             self.draft.put(
                 "metadata.annotations",
