@@ -69,6 +69,9 @@ VALID: Final = "Valid"
 
 LOGGED_CORRECTIONS: Final = 20
 
+NO_CLUSTER: Final = "no cluster configured (sla dev without --kubeconfig): skipped"
+"""The catalogue then comes from files (``sla apply``, ``sla dev --slos``) alone."""
+
 
 async def on_resource(delivery: Delivery[ApiServerResource]) -> Outcome:
     obj = _object(delivery.data)
@@ -104,7 +107,9 @@ async def on_delete(delivery: Delivery[ApiServerResource]) -> Outcome:
 
 
 async def on_relist(delivery: Delivery[PingData]) -> Outcome:
-    kube = await delivery.deps.kube()
+    kube = await delivery.deps.kube_if_configured()
+    if kube is None:
+        return Outcome(detail=NO_CLUSTER)
     listed = [
         entry_from_object(obj, source=CLUSTER_SOURCE)
         for kind in KINDS.values()
@@ -127,7 +132,9 @@ async def on_relist(delivery: Delivery[PingData]) -> Outcome:
 async def on_budget(delivery: Delivery[BudgetSnapshot]) -> Outcome:
     snapshot = delivery.data
     namespace, _, name = snapshot.slo.partition("/")
-    kube = await delivery.deps.kube()
+    kube = await delivery.deps.kube_if_configured()
+    if kube is None:
+        return Outcome(slos=[snapshot.slo], detail=NO_CLUSTER)
     interval = timedelta(seconds=delivery.settings.status_write_min_seconds)
     for _ in range(PATCH_ATTEMPTS):
         try:

@@ -317,3 +317,40 @@ async def test_an_unavailable_api_server_answers_503(
     answer = await post(catalog, budget_event(T0))
 
     assert answer.status_code == 503
+
+
+@pytest.fixture
+async def catalog_without_cluster(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, schema_name: str, store: Store
+) -> AsyncIterator[Any]:
+    """slo-catalog as ``sla dev`` runs it without --kubeconfig: no cluster at all."""
+    function_env(monkeypatch, database_url=database_url, schema=schema_name)
+    monkeypatch.delenv("SLA_KUBECONFIG", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    module, app = load_function("slo-catalog")
+    yield app
+    await module.function.aclose()
+
+
+async def test_without_a_cluster_budgets_and_relists_are_accepted_and_skipped(
+    catalog_without_cluster: Any, store: Store
+) -> None:
+    """Nothing to write a status into, nothing to list: 2xx, never a dead letter,
+    and the catalogue loaded from files stays as it is."""
+    await store.upsert_catalogue(
+        CatalogueEntry(
+            kind="SLODefinition",
+            namespace="shop",
+            name="checkout",
+            source="file",
+            generation=1,
+            document=slo_object("checkout"),
+        )
+    )
+    ping = binary_event("dev.knative.sources.ping", source=RELIST_SOURCE, id="r-1")
+
+    budget = await post(catalog_without_cluster, budget_event(T0))
+    relist = await post(catalog_without_cluster, ping)
+
+    assert (budget.status_code, relist.status_code) == (202, 202)
+    assert list(await entries(store)) == ["SLODefinition shop/checkout"]

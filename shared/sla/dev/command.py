@@ -82,6 +82,12 @@ def add_dev_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="make a PingSource minute last S seconds (demos and tests)",
     )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="also run a demo service under load, Prometheus with its `sla rules`, "
+        "Alertmanager, and the demo SLOs and policy (sla.dev.demo)",
+    )
 
 
 def run_dev(args: argparse.Namespace) -> int:
@@ -101,7 +107,13 @@ def run_dev(args: argparse.Namespace) -> int:
         slos=args.slos,
     )
     try:
-        asyncio.run(_run(options, err))
+        if args.demo:
+            from sla.dev.demo import demo_kit
+
+            with demo_kit(options, console=err) as demo_options:
+                asyncio.run(_run(demo_options, err))
+        else:
+            asyncio.run(_run(options, err))
     except (DevError, SLAError) as error:
         err.print(f"error: {error}")
         return EXIT_FAILED

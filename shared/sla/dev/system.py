@@ -235,8 +235,15 @@ async def _serve_broker(
 ) -> tuple[Any, asyncio.Task[Any]]:
     import uvicorn
 
+    # uvicorn takes a bound method for an ASGI2 app unless told: its __call__ is
+    # not a coroutine function, and every request then fails with a TypeError.
     config = uvicorn.Config(
-        broker.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        broker.app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        interface="asgi3",
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -115,8 +115,9 @@ class OutgoingEvent:
         }
         if self.subject is not None:
             attributes["subject"] = self.subject
-        if self.time is not None:
-            attributes["time"] = _rfc3339(self.time)
+        # Written here, in RFC 3339 with Z, and kept with the stored answer: the SDK
+        # would otherwise stamp the posting time with +00:00, anew on every repost.
+        attributes["time"] = _rfc3339(self.time or datetime.now(UTC))
         data = self.data.model_dump(mode="json", by_alias=True)
         return {"attributes": attributes, "data": data}
 

@@ -369,6 +369,10 @@ def _alert_labels(slo: SLODefinition, row: BurnRateWindow) -> dict[str, str]:
         "long_window": format_duration(row.long_window),
         "severity": row.severity,
         "short_window": format_duration(row.short_window),
+        # The series carry them too; written here as well so that promtool's lint
+        # does not take two SLOs' alerts for duplicates of one rule.
+        "namespace": slo.metadata.namespace,
+        "slo": slo.metadata.name,
     }
     return dict(sorted(labels.items()))
 

@@ -145,8 +145,10 @@ def test_one_alert_per_row_compares_both_burn_rates_with_the_factor() -> None:
     ]
     assert first["labels"] == {
         "long_window": "1h",
+        "namespace": "shop",
         "severity": "page",
         "short_window": "5m",
+        "slo": "api-availability",
     }
 
 
@@ -218,7 +220,8 @@ def test_spec_text_cannot_run_as_a_template_and_odd_labels_are_left_off() -> Non
 
     alert = next(r for r in result.rules[0].group["rules"] if "alert" in r)
     assert alert["labels"]["team"] == '{{ "{{" }} $value }}'
-    assert "slo" not in alert["labels"]
+    # The spec's own "slo: x" label is left off; the SLO's name stays.
+    assert alert["labels"]["slo"] == "api-availability"
     assert alert["annotations"]["description"].endswith('see {{ "{{" }} .Labels }}')
     assert "spec.labels app.kubernetes.io/name, slo not put on the alerts" in (
         result.notes[0].message
