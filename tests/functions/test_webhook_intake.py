@@ -606,7 +606,7 @@ async def test_wrong_group_field_is_400_naming_it(
             {"startsAt": "2026-01-05T10:00:00"}, "alerts.0.startsAt", id="no-zone"
         ),
         pytest.param({"endsAt": "soon"}, "alerts.0.endsAt", id="end"),
-        pytest.param({"fingerprint": "not-hex"}, "alerts.0.fingerprint", id="fp"),
+        pytest.param({"fingerprint": 42}, "alerts.0.fingerprint", id="fp-number"),
         pytest.param({"annotations": []}, "alerts.0.annotations", id="annotations"),
     ],
 )

@@ -1,4 +1,4 @@
-"""The ``sla dev`` command: start the system, show where it listens, watch budgets.
+"""sla dev: start the system, show where it listens, watch budgets.
 
 On a terminal a table of SLO budgets and freezes refreshes in place; piped, a line
 is printed whenever a status or a freeze changes. Ctrl-C (or SIGTERM) stops every
@@ -29,6 +29,7 @@ from sla.dev.system import (
 )
 from sla.errors import SLAError
 from sla.runtime.console import snapshot_table
+from sla.runtime.serve_command import port_number
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -46,6 +47,17 @@ def find_repository(start_at: Path | None = None) -> Path | None:
     return None
 
 
+def positive_seconds(text: str) -> float:
+    """A length of time above zero, for argparse: zero would tick without pause."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a number of seconds above 0")
+    return seconds
+
+
 def add_dev_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--slos",
@@ -58,12 +70,19 @@ def add_dev_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prometheus", metavar="URL", help="default datasource")
     parser.add_argument(
         "--alertmanager-port",
-        type=int,
+        type=port_number,
         default=DEFAULT_WEBHOOK_PORT,
         metavar="N",
         help="port of webhook-intake, where Alertmanager's webhook points",
     )
-    parser.add_argument("--broker-port", type=int, default=DEFAULT_BROKER_PORT)
+    parser.add_argument(
+        "--broker-port",
+        type=port_number,
+        default=DEFAULT_BROKER_PORT,
+        metavar="N",
+        help="port of the local broker's ingress, every function's K_SINK; the "
+        "functions take the first free ports from 8181 up",
+    )
     parser.add_argument(
         "--kubeconfig",
         type=Path,
@@ -77,7 +96,7 @@ def add_dev_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--minute-seconds",
-        type=float,
+        type=positive_seconds,
         default=None,
         metavar="S",
         help="make a PingSource minute last S seconds (demos and tests)",

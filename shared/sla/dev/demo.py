@@ -798,7 +798,7 @@ def demo_rules(
     from sla.services.rules import build_rules
     from sla.specs import load_paths
 
-    loaded = load_paths(paths)
+    loaded = load_paths(paths, scrape_interval=scrape_interval)
     if not loaded.ok:
         problems = "; ".join(finding.describe() for finding in loaded.errors)
         raise DemoError(f"the demo SLOs do not load: {problems}")

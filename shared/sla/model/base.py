@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -39,7 +39,12 @@ def _coerce_percent(value: object) -> Decimal:
     # exactly 999/1000 and a budget spent to the last event reads 0, not 1e-16.
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         raise ValueError(f"{value!r} is not a number")
-    number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+    try:
+        number = (
+            Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
+        )
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a number") from None
     if not number.is_finite():
         raise ValueError(f"{value!r} is not a finite number")
     return number

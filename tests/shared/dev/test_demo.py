@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sla.dev.demo import (
     BUCKETS,
     MAX_RATE,
+    SCRAPE_INTERVAL_SECONDS,
     DemoService,
     Faults,
     LoadGenerator,
@@ -226,7 +227,7 @@ def test_demo_specs_load_and_give_rules_with_page_rows(tmp_path: Path) -> None:
     specs = tmp_path / "slos.yaml"
     specs.write_text(demo_specs(namespace="shop"))
 
-    loaded = load_paths([specs])
+    loaded = load_paths([specs], scrape_interval=SCRAPE_INTERVAL_SECONDS)
 
     assert loaded.ok, [finding.describe() for finding in loaded.errors]
     kinds = sorted(type(obj).__name__ for obj in loaded.objects)
