@@ -89,9 +89,7 @@ from sla.runtime.binding import (
 )
 from sla.runtime.dependencies import Dependencies
 from sla.runtime.logs import FIELDS, configure_logging
-from sla.runtime.serving import (
-    Served,
-)
+from sla.runtime.serving import Served, read_body
 from sla.runtime.settings import Settings, SettingsError, load_settings
 from sla.runtime.sink import SinkUnavailable
 
@@ -290,7 +288,9 @@ class Function(Served):
         line = _LogLine({"function": self.name})
         raw: RawEvent | None = None
         try:
-            body = await _read_body(request, max_bytes=self.max_body_bytes)
+            body = await read_body(
+                request, max_bytes=self.max_body_bytes, too_large=too_large
+            )
             raw = read_event(request.headers, body, max_bytes=self.max_body_bytes)
             line.event(raw)
             answer, label = await self._accept(raw, line)
@@ -491,20 +491,6 @@ def _split(
     if len(events) == 1:
         return events[0], ()
     return None, events
-
-
-async def _read_body(request: Request, *, max_bytes: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise too_large(max_bytes)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise too_large(max_bytes)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _settled(outcome: Outcome, tx: Store) -> Outcome:

@@ -86,5 +86,23 @@ class Served:
         raise NotImplementedError
 
 
+async def read_body(
+    request: Request, *, max_bytes: int, too_large: Callable[[int], Exception]
+) -> bytes:
+    """The body, refused with ``too_large(max_bytes)`` as soon as it is over the
+    limit: by its declared length before reading, or while it streams in."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise too_large(max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def not_ready(reason: str) -> Response:
     return JSONResponse({"ready": False, "reason": reason}, status_code=503)

@@ -53,7 +53,7 @@ from sla.runtime.binding import EventRejected, OutgoingEvent
 from sla.runtime.dependencies import Dependencies
 from sla.runtime.function import settings_or_exit as _settings_or_exit
 from sla.runtime.logs import FIELDS, configure_logging
-from sla.runtime.serving import SHUTDOWN_SECONDS, Served, not_ready
+from sla.runtime.serving import SHUTDOWN_SECONDS, Served, not_ready, read_body
 from sla.runtime.settings import Settings, SettingsError
 from sla.runtime.sink import SinkUnavailable
 from sla.runtime.webhook_auth import Credentials, load_credentials
@@ -144,7 +144,11 @@ class WebhookIntake(Served):
         if request.method != "POST":
             raise EventRejected(405, f"{request.method} is not accepted; POST")
         _require_json(request.headers.get("content-type", ""))
-        body = await _read_body(request, max_bytes=self.settings.webhook_max_body_bytes)
+        body = await read_body(
+            request,
+            max_bytes=self.settings.webhook_max_body_bytes,
+            too_large=_too_large,
+        )
         payload = parse_payload(body, max_alerts=self.settings.webhook_max_alerts)
         _describe(payload, line)
         if payload.truncated_alerts:
@@ -247,20 +251,6 @@ def _require_json(content_type: str) -> None:
     if media_type != JSON_MEDIA_TYPE:
         shown = media_type or "no content type"
         raise EventRejected(415, f"{shown} is not accepted; send {JSON_MEDIA_TYPE}")
-
-
-async def _read_body(request: Request, *, max_bytes: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(max_bytes)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise _too_large(max_bytes)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _too_large(max_bytes: int) -> EventRejected:

@@ -129,3 +129,19 @@ def _shown_value(error: ErrorDetails) -> Any:
     if isinstance(value, dict):
         return NO_VALUE
     return value
+
+
+class DraftReader:
+    """Reads one source document into a native SLODefinition draft, keeping the
+    findings (errors and notes) it meets on the way."""
+
+    def __init__(self, document: SourceDocument) -> None:
+        self.document = document
+        self.findings: list[Finding] = []
+        self.draft = Draft({"apiVersion": "sla.dev/v1alpha1", "kind": "SLODefinition"})
+
+    def note(self, path: str, message: str, *value: Any) -> None:
+        self.findings.append(self.document.note(path, message, *value))
+
+    def error(self, path: str, message: str, *value: Any) -> None:
+        self.findings.append(self.document.error(path, message, *value))

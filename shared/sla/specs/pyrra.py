@@ -16,12 +16,11 @@ from sla.model.slo import WINDOW_PLACEHOLDER, SLODefinition
 from sla.specs import promql
 from sla.specs.document import (
     Conversion,
-    Finding,
     RunContext,
     SourceDocument,
     join_path,
 )
-from sla.specs.draft import Draft, build
+from sla.specs.draft import DraftReader, build
 from sla.specs.fields import (
     decimal_of,
     mapping_at,
@@ -57,18 +56,7 @@ def convert(document: SourceDocument, context: RunContext) -> Conversion:
     return _Reader(document).convert()
 
 
-class _Reader:
-    def __init__(self, document: SourceDocument) -> None:
-        self.document = document
-        self.findings: list[Finding] = []
-        self.draft = Draft({"apiVersion": "sla.dev/v1alpha1", "kind": "SLODefinition"})
-
-    def note(self, path: str, message: str, *value: Any) -> None:
-        self.findings.append(self.document.note(path, message, *value))
-
-    def error(self, path: str, message: str, *value: Any) -> None:
-        self.findings.append(self.document.error(path, message, *value))
-
+class _Reader(DraftReader):
     def convert(self) -> Conversion:
         document, body = self.document, self.document.body
         unknown_fields(

@@ -24,7 +24,7 @@ from sla.specs.document import (
     SourceDocument,
     join_path,
 )
-from sla.specs.draft import Draft, build
+from sla.specs.draft import DraftReader, build
 from sla.specs.fields import (
     fraction_to_percent,
     mapping_at,
@@ -134,18 +134,10 @@ def _steps(
     return valid
 
 
-class _Reader:
+class _Reader(DraftReader):
     def __init__(self, document: SourceDocument, context: RunContext) -> None:
-        self.document = document
+        super().__init__(document)
         self.context = context
-        self.findings: list[Finding] = []
-        self.draft = Draft({"apiVersion": "sla.dev/v1alpha1", "kind": "SLODefinition"})
-
-    def note(self, path: str, message: str, *value: Any) -> None:
-        self.findings.append(self.document.note(path, message, *value))
-
-    def error(self, path: str, message: str, *value: Any) -> None:
-        self.findings.append(self.document.error(path, message, *value))
 
     def convert(self) -> Conversion:
         document, body = self.document, self.document.body
