@@ -68,7 +68,12 @@ def _positive_seconds(text: str) -> int:
 
 def run_rules(args: argparse.Namespace) -> int:
     err = Console(file=sys.stderr, highlight=False, soft_wrap=True)
-    loaded = load_paths(args.paths)
+    try:
+        interval = args.scrape_interval or load_settings().scrape_interval_seconds
+    except SettingsError as error:
+        err.print(f"error: {error}", markup=False)
+        return EXIT_INVALID
+    loaded = load_paths(args.paths, scrape_interval=interval)
     for finding in loaded.findings:
         label = "error" if finding.severity == "error" else "warning"
         err.print(f"{label}: {finding.describe()}", markup=False)
@@ -77,11 +82,6 @@ def run_rules(args: argparse.Namespace) -> int:
     slos = [obj for obj in loaded.objects if isinstance(obj, SLODefinition)]
     if not slos:
         err.print("error: no SLODefinition in the given files", markup=False)
-        return EXIT_INVALID
-    try:
-        interval = args.scrape_interval or load_settings().scrape_interval_seconds
-    except SettingsError as error:
-        err.print(f"error: {error}", markup=False)
         return EXIT_INVALID
     result = build_rules(slos, scrape_interval=interval)
     for problem in result.errors:
