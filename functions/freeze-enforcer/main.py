@@ -27,8 +27,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from sla.model.events import FREEZE_LIFTED, FREEZE_REQUESTED
-from sla.model.freeze import FreezeDecisionData
+from sla.model.freeze import FREEZE_LIFTED, FREEZE_REQUESTED, FreezeDecisionData
 from sla.runtime.binding import EventRejected, JsonData
 from sla.runtime.function import Accept, Delivery, Function, Outcome, from_functions
 from sla.runtime.settings import Settings

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from sla.dev.processes import stop_process
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = sorted(p.name for p in (REPO_ROOT / "functions").iterdir() if p.is_dir())
 START_SECONDS = 60.0
@@ -91,12 +93,7 @@ def served(
     try:
         yield _wait_live(f"http://127.0.0.1:{port}", process, log)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=30)
 
 
 def _wait_live(url: str, process: subprocess.Popen[bytes], log: Path) -> str:

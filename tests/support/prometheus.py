@@ -64,6 +64,8 @@ from typing import Any, Literal
 import pytest
 import yaml
 
+from sla.dev.processes import log_tail, stop_process
+
 __all__ = [
     "FakePrometheus",
     "Phase",
@@ -557,19 +559,11 @@ class PrometheusServer:
         return False
 
     def log_tail(self, lines: int = 30) -> str:
-        text = self.log_path.read_text(errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
 
     def stop(self) -> None:
         """Terminate, then kill after a timeout; safe to call twice."""
-        if self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        stop_process(self.process, timeout=STOP_TIMEOUT_SECONDS)
 
 
 @dataclass

@@ -29,6 +29,7 @@ import pytest
 import uvicorn
 
 from sla.clients.store import Store
+from sla.dev.processes import stop_process
 from tests.support.functions import RecordingSink, function_env, load_function
 from tests.support.schemas import drop_schema, fresh_schema_name
 from tests.support.servers import free_port
@@ -262,12 +263,7 @@ class AlertmanagerServer:
     def stop(self) -> None:
         if self._process is None:
             return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=START_SECONDS)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=START_SECONDS)
+        stop_process(self._process, timeout=START_SECONDS)
         self._process = None
 
 

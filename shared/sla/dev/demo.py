@@ -53,6 +53,7 @@ import yaml
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from rich.console import Console
 
+from sla.dev.processes import log_tail, stop_process
 from sla.dev.system import DevOptions, ensure_token
 from sla.errors import SLAError
 
@@ -518,21 +519,11 @@ class _Process:
     log_path: Path
 
     def log_tail(self, lines: int = 30) -> str:
-        if not self.log_path.exists():
-            return "(no log)"
-        text = self.log_path.read_text(errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
 
     def stop(self) -> None:
         """Terminate, then kill after a timeout; safe to call twice."""
-        if self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        stop_process(self.process, timeout=STOP_TIMEOUT_SECONDS)
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS

@@ -38,6 +38,7 @@ from sla.clients.store import Store
 from sla.dev.broker import LocalBroker
 from sla.dev.manifests import Mesh, load_mesh
 from sla.dev.pings import PingScheduler
+from sla.dev.processes import log_tail
 from sla.errors import SLAError
 
 FUNCTIONS: Final = (
@@ -315,7 +316,7 @@ async def _wait_ready(
         while pending:
             for name, url in list(pending.items()):
                 if processes[name].returncode is not None:
-                    tail = _tail(logs / f"{name}.log")
+                    tail = log_tail(logs / f"{name}.log", 20)
                     raise DevError(f"{name} exited at start:\n{tail}")
                 with contextlib.suppress(httpx.HTTPError):
                     answer = await client.get(f"{url}/healthz/ready")
@@ -325,12 +326,6 @@ async def _wait_ready(
                 waiting = ", ".join(pending)
                 raise DevError(f"not ready in {READY_TIMEOUT_SECONDS:.0f}s: {waiting}")
             await asyncio.sleep(0.2)
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    if not path.exists():
-        return "(no log)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 async def _stop(process: asyncio.subprocess.Process) -> None:

@@ -21,6 +21,13 @@ from pydantic.alias_generators import to_camel
 
 from sla.model.base import UtcDatetime
 from sla.model.freeze import (
+    FREEZE_APPLIED,
+    FREEZE_BREACHED,
+    FREEZE_FAILED,
+    FREEZE_LIFTED,
+    FREEZE_RELEASED,
+    FREEZE_REQUESTED,
+    SLO_VIOLATED,
     Deployment,
     FreezeBreachedData,
     FreezeDecisionData,
@@ -36,13 +43,6 @@ PING: Final = "dev.knative.sources.ping"
 SLO_EVALUATE: Final = "dev.sla.slo.evaluate"
 ALERT_RECEIVED: Final = "dev.sla.alert.received"
 BUDGET_CALCULATED: Final = "dev.sla.budget.calculated"
-FREEZE_REQUESTED: Final = "dev.sla.freeze.requested"
-FREEZE_LIFTED: Final = "dev.sla.freeze.lifted"
-FREEZE_APPLIED: Final = "dev.sla.freeze.applied"
-FREEZE_RELEASED: Final = "dev.sla.freeze.released"
-FREEZE_FAILED: Final = "dev.sla.freeze.failed"
-SLO_VIOLATED: Final = "dev.sla.slo.violated"
-FREEZE_BREACHED: Final = "dev.sla.freeze.breached"
 DEPLOYMENT_STARTED: Final = "dev.sla.deployment.started"
 KAFKA_EVENT: Final = "dev.knative.kafka.event"
 RESOURCE_ADD: Final = "dev.knative.apiserver.resource.add"

@@ -210,3 +210,18 @@ class RunContext:
         self, predicate: Callable[[SourceDocument], bool]
     ) -> list[SourceDocument]:
         return [document for document in self.documents if predicate(document)]
+
+
+def unknown_kind(
+    document: SourceDocument, api_version: str, expected: str
+) -> Conversion:
+    """The conversion of a document whose kind its apiVersion does not have."""
+    return Conversion(
+        findings=[
+            document.error(
+                "kind",
+                f"unknown kind for {api_version}: expected {expected}",
+                document.kind,
+            )
+        ]
+    )

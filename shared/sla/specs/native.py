@@ -14,7 +14,13 @@ from pydantic import BaseModel, ValidationError
 from sla.model.base import API_VERSION
 from sla.model.policy import SLAPolicy
 from sla.model.slo import SLODefinition
-from sla.specs.document import Conversion, NativeObject, RunContext, SourceDocument
+from sla.specs.document import (
+    Conversion,
+    NativeObject,
+    RunContext,
+    SourceDocument,
+    unknown_kind,
+)
 from sla.specs.draft import validation_findings
 
 KINDS: dict[str, type[SLODefinition] | type[SLAPolicy]] = {
@@ -30,16 +36,7 @@ def recognises(document: SourceDocument) -> bool:
 def convert(document: SourceDocument, context: RunContext) -> Conversion:
     model = KINDS.get(document.kind)
     if model is None:
-        known = " or ".join(KINDS)
-        return Conversion(
-            findings=[
-                document.error(
-                    "kind",
-                    f"unknown kind for {API_VERSION}: expected {known}",
-                    document.kind,
-                )
-            ]
-        )
+        return unknown_kind(document, API_VERSION, " or ".join(KINDS))
     try:
         native = model.model_validate(document.body)
     except ValidationError as exc:

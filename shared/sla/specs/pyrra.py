@@ -19,6 +19,7 @@ from sla.specs.document import (
     RunContext,
     SourceDocument,
     join_path,
+    unknown_kind,
 )
 from sla.specs.draft import DraftReader, build
 from sla.specs.fields import (
@@ -44,15 +45,7 @@ def recognises(document: SourceDocument) -> bool:
 
 def convert(document: SourceDocument, context: RunContext) -> Conversion:
     if document.kind != "ServiceLevelObjective":
-        return Conversion(
-            findings=[
-                document.error(
-                    "kind",
-                    f"unknown kind for {API_VERSION}: expected ServiceLevelObjective",
-                    document.kind,
-                )
-            ]
-        )
+        return unknown_kind(document, API_VERSION, "ServiceLevelObjective")
     return _Reader(document).convert()
 
 

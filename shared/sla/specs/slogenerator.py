@@ -23,6 +23,7 @@ from sla.specs.document import (
     RunContext,
     SourceDocument,
     join_path,
+    unknown_kind,
 )
 from sla.specs.draft import DraftReader, build
 from sla.specs.fields import (
@@ -63,15 +64,7 @@ def convert(document: SourceDocument, context: RunContext) -> Conversion:
     if is_shared_config(document):
         return _shared_config(document)
     if document.kind != "ServiceLevelObjective":
-        return Conversion(
-            findings=[
-                document.error(
-                    "kind",
-                    f"unknown kind for {API_VERSION}: expected ServiceLevelObjective",
-                    document.kind,
-                )
-            ]
-        )
+        return unknown_kind(document, API_VERSION, "ServiceLevelObjective")
     return _Reader(document, context).convert()
 
 

@@ -19,6 +19,7 @@ from sla.specs.document import (
     RunContext,
     SourceDocument,
     join_path,
+    unknown_kind,
 )
 from sla.specs.draft import Draft, build
 from sla.specs.fields import (
@@ -107,16 +108,7 @@ def convert(document: SourceDocument, context: RunContext) -> Conversion:
         return _custom_resource(document)
     if document.kind == "AlertWindows":
         return _alert_windows(document)
-    return Conversion(
-        findings=[
-            document.error(
-                "kind",
-                f"unknown kind for {API_VERSION}: expected PrometheusServiceLevel "
-                "or AlertWindows",
-                document.kind,
-            )
-        ]
-    )
+    return unknown_kind(document, API_VERSION, "PrometheusServiceLevel or AlertWindows")
 
 
 def _custom_resource(document: SourceDocument) -> Conversion:
