@@ -35,6 +35,30 @@ async def test_a_repeat_keeps_the_first_figures(store: Store) -> None:
     assert latest["shop/checkout"].events.good == 999
 
 
+async def test_a_batch_holding_one_snapshot_twice_stores_the_first(
+    store: Store,
+) -> None:
+    first = budget_snapshot("shop/checkout", T0, good=999)
+    second = budget_snapshot("shop/checkout", T0, good=990)
+    other = budget_snapshot("shop/search", T0)
+
+    assert await store.put_snapshots([first, other, second]) == 2
+
+    latest = await store.latest_snapshots(["shop/checkout", "shop/search"])
+    assert latest["shop/checkout"].events.good == 999
+    assert await count_rows(store) == 2
+
+
+async def test_the_stored_snapshot_writes_its_instants_in_utc_with_z(
+    store: Store,
+) -> None:
+    await store.put_snapshots([budget_snapshot("shop/checkout", T0)])
+
+    async with store.transaction() as tx, tx._connection() as connection:
+        stored = await connection.fetchval("SELECT snapshot FROM budget_snapshots")
+    assert '"evaluated_at":"2026-03-01T12:00:00Z"' in stored
+
+
 async def test_a_batch_of_ten_thousand_is_stored_in_one_call(store: Store) -> None:
     batch = [budget_snapshot(f"team/slo-{n}", T0) for n in range(10_000)]
 

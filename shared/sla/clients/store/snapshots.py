@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
 import asyncpg
 
@@ -53,7 +53,8 @@ ORDER BY evaluated_at
 LIMIT $4
 """
 
-SnapshotKey = tuple[str, datetime]
+
+_SERIALIZER: Final = BudgetSnapshot.__pydantic_serializer__
 
 
 def _row(snapshot: BudgetSnapshot) -> tuple[object, ...]:
@@ -65,15 +66,17 @@ def _row(snapshot: BudgetSnapshot) -> tuple[object, ...]:
         budget.remaining,
         budget.consumed,
         snapshot.sli,
-        snapshot.model_dump_json(),
+        # What model_dump_json does, less its per-call option handling: this
+        # is a fifth of the time of storing a snapshot.
+        _SERIALIZER.to_json(snapshot).decode(),
     )
 
 
-def _one_per_key(snapshots: Iterable[BudgetSnapshot]) -> dict[SnapshotKey, Any]:
-    batch: dict[SnapshotKey, BudgetSnapshot] = {}
-    for snapshot in snapshots:
-        batch.setdefault((snapshot.slo, snapshot.evaluated_at), snapshot)
-    return batch
+def _first_per_key(rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
+    first: dict[object, tuple[object, ...]] = {}
+    for row in rows:
+        first.setdefault(row[:2], row)
+    return list(first.values())
 
 
 def _lost_race(error: StoreError) -> bool:
@@ -88,7 +91,7 @@ class SnapshotQueries(StoreBase):
         is, so writing a batch again changes nothing. All of the batch is stored or
         none of it.
         """
-        batch = _one_per_key(snapshots)
+        batch = [_row(snapshot) for snapshot in snapshots]
         if not batch:
             return 0
         try:
@@ -96,10 +99,12 @@ class SnapshotQueries(StoreBase):
         except StoreError as error:
             if not _lost_race(error):
                 raise
-        # Some of these were stored before: by a redelivery, or by another writer.
-        return await self._insert_staged(list(batch.values()))
+        # Some of these were stored before (by a redelivery, or by another
+        # writer), or the batch holds one twice: the first of each is the one
+        # offered, the rest are repeats.
+        return await self._insert_staged(_first_per_key(batch))
 
-    async def _copy_new(self, batch: dict[SnapshotKey, BudgetSnapshot]) -> int:
+    async def _copy_new(self, batch: list[tuple[object, ...]]) -> int:
         # The fast path, for the common case of an evaluation stored once: copy
         # straight into the table. A repeat of any row violates the key, the
         # transaction rolls back whole, and the staged path below stores only
@@ -107,17 +112,17 @@ class SnapshotQueries(StoreBase):
         async with self._transaction() as connection:
             await connection.copy_records_to_table(
                 "budget_snapshots",
-                records=[_row(snapshot) for snapshot in batch.values()],
+                records=batch,
                 columns=SNAPSHOT_COLUMNS,
             )
         return len(batch)
 
-    async def _insert_staged(self, batch: list[BudgetSnapshot]) -> int:
+    async def _insert_staged(self, batch: list[tuple[object, ...]]) -> int:
         async with self._transaction() as connection:
             await connection.execute(_STAGE)
             await connection.copy_records_to_table(
                 "stage_snapshots",
-                records=[_row(snapshot) for snapshot in batch],
+                records=batch,
                 columns=SNAPSHOT_COLUMNS,
             )
             status = await connection.execute(_INSERT_STAGED)
