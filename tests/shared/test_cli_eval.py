@@ -155,6 +155,31 @@ def test_warm_tick_reads_chunks_and_gives_the_same_numbers(
     assert "dropped 23 chunk(s)" in capsys.readouterr().out
 
 
+def test_purge_drops_the_slice_history_of_a_timeslice_slo(
+    prometheus_url: str,
+    tmp_path: Path,
+    database: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sliced = tmp_path / "sliced.yaml"
+    sliced.write_text(
+        SLO_YAML.replace(
+            "  window: 1d\n",
+            "  window: 1d\n  budgetingMethod: Timeslices\n"
+            "  timeslice: {length: 5m, target: 99}\n",
+        )
+    )
+    at = END - timedelta(hours=3, minutes=17)
+    args = [str(sliced), "--prometheus", prometheus_url, "--at", at.isoformat()]
+    _, warm = run_json(capsys, *args)
+    _, fresh = run_json(capsys, *args, "--no-cache")
+    assert warm[0]["sli"] == fresh[0]["sli"]
+    # The window (20:43 the day before to 20:43) holds 23 whole hours: 23 chunks
+    # of events and, its hours whole for 5m slices too, 23 of slices.
+    assert main(["chunks", "purge", str(sliced)]) == 0
+    assert "dropped 46 chunk(s)" in capsys.readouterr().out
+
+
 def test_invalid_file_exits_one_naming_the_field(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -31,7 +31,7 @@ from sla.services.evaluation import (
     EvaluationResult,
     Evaluator,
 )
-from sla.services.queries import indicator_key
+from sla.services.queries import history_keys
 from sla.specs import load_paths
 
 EXIT_OK = 0
@@ -223,9 +223,10 @@ def run_purge(args: argparse.Namespace) -> int:
                 err.print(f"error: {finding.describe()}")
             return EXIT_INVALID
         keys = [
-            indicator_key(obj.spec)
+            key
             for obj in result.objects
             if isinstance(obj, SLODefinition)
+            for key in history_keys(obj.spec)
         ]
     try:
         settings = load_settings()

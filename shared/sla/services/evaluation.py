@@ -41,12 +41,14 @@ from sla.services.accounting import (
     chunk_starts,
     contiguous_runs,
     plan_window,
+    settled_until,
 )
 from sla.services.queries import (
     CountQueries,
     count_queries,
     indicator_key,
     raw_error_ratio,
+    slice_history_key,
 )
 
 # Prometheus refuses range queries of more than 11,000 points per series.
@@ -243,7 +245,7 @@ class Evaluator:
                 self._read_instant(target, answers, pieces, chunked)
         slice_targets = [t for t in counting if t.slo.spec.timeslice and not t.failure]
         await asyncio.gather(
-            *(self._measure_slices(client, t, at) for t in slice_targets)
+            *(self._measure_slices(client, url, t, at) for t in slice_targets)
         )
 
     def _plans(self, target: _Target, at: datetime) -> dict[int, WindowPlan]:
@@ -546,12 +548,13 @@ class Evaluator:
     # -- timeslices -------------------------------------------------------------
 
     async def _measure_slices(
-        self, client: PrometheusClient, target: _Target, at: datetime
+        self, client: PrometheusClient, url: str, target: _Target, at: datetime
     ) -> None:
         """Per-slice counts over the SLO window, slices aligned to their length.
 
-        TODO: read slices from the chunk history like occurrences — when timeslice
-        SLOs are common enough for the full-window read to matter.
+        The slices that fill whole, settled chunks come from the chunk history
+        (read from Prometheus once at the slice step, and again at the revisit);
+        the slices before and after them are asked directly.
         """
         spec = target.slo.spec
         assert spec.timeslice is not None and target.queries is not None
@@ -562,29 +565,136 @@ class Evaluator:
         if first_end > end:
             target.slices = []
             return
-        slices: list[Counts] = []
         try:
-            for chunk_first, chunk_last in _split_run(first_end, end, chunk=length):
-                series = await client.range(
-                    _tagged(list(target.queries.for_range(length))),
-                    start=_utc(chunk_first),
-                    end=_utc(chunk_last),
-                    step=timedelta(seconds=length),
-                )
-                values = _points_by_tag(series)
-                for moment in range(chunk_first, chunk_last + length, length):
-                    counted, total = (
-                        values.get(0, {}).get(moment),
-                        values.get(1, {}).get(moment),
-                    )
-                    good = _good_of(
-                        counted, total, counts_bad=target.queries.counts_bad
-                    )
-                    slices.append(Counts(good=good, total=total or 0.0))
+            target.slices = await self._slices(client, url, target, first_end, end, at)
         except QueryRejected as error:
             target.fail(f"query rejected by Prometheus: {error}")
-            return
-        target.slices = slices
+
+    async def _slices(
+        self,
+        client: PrometheusClient,
+        url: str,
+        target: _Target,
+        first_end: int,
+        last_end: int,
+        at: datetime,
+    ) -> list[Counts]:
+        """The slices ending at ``first_end``, one length later, … ``last_end``."""
+        assert target.slo.spec.timeslice is not None and target.queries is not None
+        length = target.slo.spec.timeslice.length
+        chunk, options = self.options.chunk_seconds, self.options
+        stored_from = -(-(first_end - length) // chunk) * chunk
+        stored_to = min(
+            last_end // chunk * chunk,
+            settled_until(
+                int(at.timestamp()), chunk=chunk, settle=options.settle_seconds
+            ),
+        )
+        if (
+            self._chunks is None
+            or not options.incremental
+            or not target.queries.chunkable
+            or chunk % length
+            or stored_to <= stored_from
+        ):
+            return await self._read_slices(client, target, first_end, last_end)
+        before = await self._read_slices(client, target, first_end, stored_from)
+        stored = await self._stored_slices(
+            client, url, target, stored_from, stored_to, at
+        )
+        after = await self._read_slices(client, target, stored_to + length, last_end)
+        return before + stored + after
+
+    async def _stored_slices(
+        self,
+        client: PrometheusClient,
+        url: str,
+        target: _Target,
+        first: int,
+        end: int,
+        at: datetime,
+    ) -> list[Counts]:
+        """The slices of the chunks starting from ``first`` to before ``end``,
+        reading from Prometheus the chunks missing or due for their revisit."""
+        assert self._chunks is not None and target.slo.spec.timeslice is not None
+        key = slice_history_key(target.slo.spec)
+        assert key is not None
+        length = target.slo.spec.timeslice.length
+        chunk, now = self.options.chunk_seconds, int(at.timestamp())
+        revisit_by = now - chunk - self.options.revisit_after_seconds
+        held = {
+            int(c.chunk_start.timestamp()): c
+            for c in await self._chunks.get_chunks(
+                key, url, chunk, start=_utc(first), end=_utc(end)
+            )
+        }
+        due = [
+            start
+            for start in range(first, end, chunk)
+            if start not in held or (not held[start].revisited and start <= revisit_by)
+        ]
+        fresh: list[CountChunk] = []
+        per_chunk = chunk // length
+        for run_first, run_last in contiguous_runs(due, chunk=chunk):
+            counts = await self._read_slices(
+                client, target, run_first + length, run_last + chunk
+            )
+            for index, start in enumerate(range(run_first, run_last + chunk, chunk)):
+                part = counts[index * per_chunk : (index + 1) * per_chunk]
+                fresh.append(
+                    CountChunk(
+                        indicator_key=key,
+                        datasource=url,
+                        chunk_start=_utc(start),
+                        chunk_seconds=chunk,
+                        good=math.fsum(c.good for c in part),
+                        total=math.fsum(c.total for c in part),
+                        read_at=at,
+                        slice_good=tuple(c.good for c in part),
+                        slice_total=tuple(c.total for c in part),
+                        revisited=start <= revisit_by,
+                    )
+                )
+        if fresh:
+            await self._chunks.put_chunks(fresh)
+            held.update((int(c.chunk_start.timestamp()), c) for c in fresh)
+        slices: list[Counts] = []
+        for start in range(first, end, chunk):
+            stored = held[start]
+            assert stored.slice_good is not None and stored.slice_total is not None
+            slices.extend(
+                Counts(good=good, total=total)
+                for good, total in zip(
+                    stored.slice_good, stored.slice_total, strict=True
+                )
+            )
+        return slices
+
+    async def _read_slices(
+        self, client: PrometheusClient, target: _Target, first_end: int, last_end: int
+    ) -> list[Counts]:
+        """The slices ending from ``first_end`` to ``last_end``, asked directly."""
+        assert target.slo.spec.timeslice is not None and target.queries is not None
+        length = target.slo.spec.timeslice.length
+        slices: list[Counts] = []
+        if first_end > last_end:
+            return slices
+        for chunk_first, chunk_last in _split_run(first_end, last_end, chunk=length):
+            series = await client.range(
+                _tagged(list(target.queries.for_range(length))),
+                start=_utc(chunk_first),
+                end=_utc(chunk_last),
+                step=timedelta(seconds=length),
+            )
+            values = _points_by_tag(series)
+            for moment in range(chunk_first, chunk_last + length, length):
+                counted, total = (
+                    values.get(0, {}).get(moment),
+                    values.get(1, {}).get(moment),
+                )
+                good = _good_of(counted, total, counts_bad=target.queries.counts_bad)
+                slices.append(Counts(good=good, total=total or 0.0))
+        return slices
 
     # -- composites and snapshots ---------------------------------------------
 

@@ -155,3 +155,17 @@ def indicator_key(spec: SLOSpec) -> str:
     )
     canonical = json.dumps(definition, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def slice_history_key(spec: SLOSpec) -> str | None:
+    """The history of per-slice counts of a timeslice SLO, apart from its events:
+    the same indicator cut into slices of another length is another history."""
+    if spec.timeslice is None:
+        return None
+    return f"{indicator_key(spec)}/slices/{spec.timeslice.length}"
+
+
+def history_keys(spec: SLOSpec) -> list[str]:
+    """Every chunk history an SLO's evaluations keep."""
+    sliced = slice_history_key(spec)
+    return [indicator_key(spec)] + ([sliced] if sliced else [])

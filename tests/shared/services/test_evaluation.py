@@ -20,6 +20,7 @@ from sla.clients.store import Store
 from sla.model.slo import SLODefinition
 from sla.model.snapshot import BudgetSnapshot
 from sla.services.evaluation import EvaluationOptions, Evaluator
+from sla.services.queries import slice_history_key
 from tests.support.prometheus import (
     FakePrometheus,
     PrometheusFactory,
@@ -356,6 +357,121 @@ async def test_changed_query_starts_a_new_chunk_history(
     snap = (await evaluate([slo("one", changed)], END, store=store))["one"]
     bad, total = 47 * 36 + 1800, 48 * 3600
     assert snap.events.bad == bad and snap.events.total == total
+
+
+SLICED = {
+    "budgetingMethod": "Timeslices",
+    "timeslice": {"length": "5m", "target": 95},
+}
+RATIO_SLICED = {"budgetingMethod": "RatioTimeslices", "timeslice": {"length": "5m"}}
+
+
+class RangeLog(PrometheusClient):
+    """The real client, noting the span of every range query: (start, end, step)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.spans: list[tuple[int, int, int]] = []
+
+    async def range(self, expr: str, **window: Any) -> Any:
+        span = (window["start"], window["end"], window["step"])
+        self.spans.append(
+            (int(span[0].timestamp()), int(span[1].timestamp()), int(span[2].seconds))
+        )
+        return await super().range(expr, **window)
+
+
+async def sliced_snapshot(
+    url: str, at: datetime, *, store: Store | None, **spec: Any
+) -> tuple[BudgetSnapshot, list[tuple[int, int, int]]]:
+    async with RangeLog(url) as client:
+        evaluator = Evaluator(
+            lambda _url: client,
+            default_datasource=url,
+            chunks=store,
+            options=EvaluationOptions(incremental=store is not None),
+        )
+        result = await evaluator.evaluate([slo("sliced", AVAILABILITY, **spec)], at=at)
+    return result.snapshots[0], client.spans
+
+
+async def test_timeslices_count_good_slices_from_chunks_and_edges(
+    prometheus_url: str, store: Store
+) -> None:
+    """Window day 1 00:00 – day 3 00:00 in 5m slices: 576, each 99 % good but the
+    12 of the outage hour at 50 %, below the 95 % slice target."""
+    slices, bad = 2 * 24 * 12, 12
+    expected = (slices - bad) / slices
+
+    fresh, _ = await sliced_snapshot(prometheus_url, END, store=None, **SLICED)
+    cold, _ = await sliced_snapshot(prometheus_url, END, store=store, **SLICED)
+    warm, spans = await sliced_snapshot(prometheus_url, END, store=store, **SLICED)
+
+    assert fresh.sli == cold.sli == warm.sli == expected
+    # Warm, only the slices outside whole settled chunks are asked: the last
+    # hour (not settled at 00:00) and nothing before, the window starting on
+    # the hour.
+    asked = [(end - start) // step + 1 for start, end, step in spans]
+    assert sum(asked) == 12
+
+
+async def test_ratio_timeslices_average_the_slice_ratios(
+    prometheus_url: str, store: Store
+) -> None:
+    slices, outage = 2 * 24 * 12, 12
+    expected = ((slices - outage) * 0.99 + outage * 0.5) / slices
+
+    snap, _ = await sliced_snapshot(prometheus_url, END, store=store, **RATIO_SLICED)
+
+    assert snap.sli == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("method", [SLICED, RATIO_SLICED], ids=["time", "ratio"])
+async def test_incremental_timeslices_equal_fresh_over_ticks(
+    prometheus_url: str, store: Store, method: dict[str, Any]
+) -> None:
+    """Ticks every 17 minutes across the outage: slices from the chunk history and
+    edges asked directly are the fresh slices exactly, revisits included."""
+    at = DAY0 + timedelta(days=1, hours=8, minutes=3)
+    while at < DAY0 + timedelta(days=1, hours=14):
+        warm, spans = await sliced_snapshot(prometheus_url, at, store=store, **method)
+        fresh, _ = await sliced_snapshot(prometheus_url, at, store=None, **method)
+        assert (warm.sli, warm.error_budget) == (fresh.sli, fresh.error_budget), at
+        at += timedelta(minutes=17)
+    # The last tick asked for the edges and the due revisits only, never the
+    # whole two days (576 slices).
+    asked = sum((end - start) // step + 1 for start, end, step in spans)
+    assert asked < 576 // 4
+    # Every chunk that closed an hour (the revisit delay) before the last tick
+    # has had its second read; the later ones wait for theirs.
+    last = at - timedelta(minutes=17)
+    key = slice_history_key(slo("sliced", AVAILABILITY, **method).spec)
+    assert key is not None
+    chunks = await store.get_chunks(
+        key, prometheus_url, H, start=DAY0, end=DAY0 + timedelta(days=3)
+    )
+    assert chunks
+    for chunk in chunks:
+        due = chunk.chunk_start + timedelta(hours=2) <= last
+        assert chunk.revisited == due, chunk.chunk_start
+
+
+async def test_a_slice_history_is_kept_apart_from_the_event_history(
+    prometheus_url: str, store: Store
+) -> None:
+    """The same indicator with and without slices, then sliced at another length:
+    three histories, none mixing with another."""
+    await sliced_snapshot(prometheus_url, END, store=store)
+    snap, _ = await sliced_snapshot(prometheus_url, END, store=store, **SLICED)
+    ten = {
+        "budgetingMethod": "Timeslices",
+        "timeslice": {"length": "10m", "target": 95},
+    }
+    ten_snap, _ = await sliced_snapshot(prometheus_url, END, store=store, **ten)
+
+    assert snap.sli == (576 - 12) / 576
+    assert ten_snap.sli == (288 - 6) / 288
+    assert snap.events.bad == ten_snap.events.bad == 47 * 36 + 1800
 
 
 async def evaluate_with(url: str, at: datetime, retry: RetryPolicy) -> Any:
