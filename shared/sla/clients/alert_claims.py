@@ -4,7 +4,9 @@ The rows live in ``processed_events`` beside the runtime's own, under a ``source
 of their own (``webhook-intake dev.sla.alert.received``), so the store's retention
 (``Store.apply_retention``, by ``SLA_SNAPSHOT_RETENTION_DAYS``) drops them with the
 rest. The runtime's ``claim_event`` takes one id per round trip; a notification
-carries up to thousands of alerts, so here one statement claims them all.
+carries up to thousands of alerts, so here one statement claims them all and, in
+the same round trip, says which of the rest were processed already: a notification
+costs two statements, this claim and the record once its events were posted.
 
 A row is one of three things: claimed (``processed_at`` null, held until
 ``claimed_until``), processed, or absent. A row processed longer ago than the
@@ -21,24 +23,37 @@ from sla.clients.store import Store
 from sla.clients.store.base import StoreBase
 from sla.clients.store.store import pool_of
 
-# Claims what is absent, expired or older than the retention; returns those ids.
+# Claims what is absent, expired or older than the retention and returns those ids
+# (claimed true), then the ids processed within the retention (claimed false). The
+# second half reads the snapshot the statement started with, not the INSERT's
+# changes: a row it shows processed within the retention is one the INSERT leaves
+# alone, and one processed before the retention, which the INSERT claims, it leaves
+# out by the same bound, so no id comes back twice. It is skipped whole when every
+# id was claimed (a new notification), and looks each id up by the primary key: a
+# plan cached while the table was small (``id = ANY`` read as a filter over all of
+# the source's rows) would otherwise cost milliseconds once it has grown.
 _CLAIM = """
-INSERT INTO processed_events AS stored (source, id, claimed_until)
-SELECT $1, claimed.id, now() + make_interval(secs => $3)
-FROM unnest($2::text[]) AS claimed(id)
-ON CONFLICT (source, id) DO UPDATE SET
-    claimed_until = EXCLUDED.claimed_until,
-    processed_at = NULL,
-    reply = NULL,
-    outgoing = '[]'
-WHERE (stored.processed_at IS NULL AND stored.claimed_until < now())
-   OR stored.processed_at < now() - make_interval(days => $4)
-RETURNING id
-"""
-
-_PROCESSED = """
-SELECT id FROM processed_events
-WHERE source = $1 AND id = ANY($2::text[]) AND processed_at IS NOT NULL
+WITH claimed AS (
+    INSERT INTO processed_events AS stored (source, id, claimed_until)
+    SELECT $1, asked.id, now() + make_interval(secs => $3)
+    FROM unnest($2::text[]) AS asked(id)
+    ON CONFLICT (source, id) DO UPDATE SET
+        claimed_until = EXCLUDED.claimed_until,
+        processed_at = NULL,
+        reply = NULL,
+        outgoing = '[]'
+    WHERE (stored.processed_at IS NULL AND stored.claimed_until < now())
+       OR stored.processed_at < now() - make_interval(days => $4)
+    RETURNING id
+)
+SELECT id, true AS claimed FROM claimed
+UNION ALL
+SELECT asked.id, false
+FROM unnest($2::text[]) AS asked(id)
+WHERE (SELECT count(*) FROM claimed) < cardinality($2::text[])
+  AND (SELECT done.processed_at FROM processed_events AS done
+       WHERE done.source = $1 AND done.id = asked.id)
+      >= now() - make_interval(days => $4)
 """
 
 _RECORD = """
@@ -78,13 +93,12 @@ class AlertClaims(StoreBase):
             rows = await connection.fetch(
                 _CLAIM, self.source, list(ids), lease_seconds, self.retention_days
             )
-            claimed = frozenset(row["id"] for row in rows)
-            rest = [event_id for event_id in ids if event_id not in claimed]
-            done = await connection.fetch(_PROCESSED, self.source, rest) if rest else []
-        processed = frozenset(row["id"] for row in done)
+        claimed = frozenset(row["id"] for row in rows if row["claimed"])
+        processed = frozenset(row["id"] for row in rows if not row["claimed"])
         # What is neither claimed nor processed is held by a live claim, or was
-        # released in between: either way, worth asking again later.
-        busy = frozenset(rest) - processed
+        # recorded or released by another request while the statement ran:
+        # either way, worth asking again later.
+        busy = frozenset(ids) - claimed - processed
         return ClaimedBatch(claimed, processed, busy)
 
     async def record(self, ids: Sequence[str]) -> None:
