@@ -20,6 +20,11 @@ Phases, each bounded by a request count and a time limit:
 3. the same notifications again, as Alertmanager resends them every
    ``repeat_interval``: every alert a duplicate, nothing posted.
 
+Each phase also prints the function's CPU time per request (from Linux's
+``/proc``), and what share of the phase's time the worker was busy: one post per
+alert to the sink, not the webhook request, is most of a notification's cost, so
+this says how far from the trivial endpoint's figure the real path can be.
+
 Target: phase 2 at least half the trivial endpoint's throughput, p99 under 50 ms.
 
     .venv/bin/python -m bench.bench_webhook [--requests 3000] [--seconds 20]
@@ -307,6 +312,47 @@ async def sink_counts(port: int) -> dict[str, int]:
 # -- the run --------------------------------------------------------------------------
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time a process has used so far, or None off Linux."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # After the command name in parentheses: state is field 3, utime 14, stime 15.
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measured(
+    pid: int,
+    port: int,
+    requests: Sequence[tuple[bytes, bytes]],
+    *,
+    concurrency: int,
+    seconds: float,
+) -> tuple[list[float], float, dict[int, int], float | None]:
+    """:func:`load`, and the CPU time the function's process spent meanwhile."""
+    before = cpu_seconds(pid)
+    latencies, elapsed, statuses = await load(
+        port, requests, concurrency=concurrency, seconds=seconds
+    )
+    after = cpu_seconds(pid)
+    cpu = None if before is None or after is None else after - before
+    return latencies, elapsed, statuses, cpu
+
+
+def report_cpu(
+    cpu: float | None, requests: int, elapsed: float, *, alerts: int = 0
+) -> None:
+    if cpu is None or not requests:
+        return
+    per_alert = f", {cpu / alerts * 1e6:.0f} us per alert" if alerts else ""
+    print(
+        f"{'':<34} function CPU {cpu / requests * 1000:.3f} ms per request"
+        f"{per_alert}; busy {cpu / elapsed:.0%} of the phase"
+    )
+
+
 def report(
     name: str, latencies: list[float], elapsed: float, statuses: dict[int, int]
 ) -> float:
@@ -322,7 +368,9 @@ def report(
     return rate
 
 
-async def bench(args: argparse.Namespace, function_port: int, sink_port: int) -> None:
+async def bench(
+    args: argparse.Namespace, function_port: int, sink_port: int, function_pid: int
+) -> None:
     rng = random.Random(SEED)
     bodies = list(notifications(args.requests, rng=rng))
     posts = [(post_head(len(body)), body) for body, _ in bodies]
@@ -338,35 +386,44 @@ async def bench(args: argparse.Namespace, function_port: int, sink_port: int) ->
     await load(function_port, posts[:5], concurrency=1, seconds=args.seconds)
     await load(function_port, trivial[:50], concurrency=1, seconds=args.seconds)
 
-    reference = report(
-        "GET /healthz/live (trivial)",
-        *await load(
-            function_port, trivial, concurrency=args.concurrency, seconds=args.seconds
-        ),
+    latencies, elapsed, statuses, cpu = await measured(
+        function_pid,
+        function_port,
+        trivial,
+        concurrency=args.concurrency,
+        seconds=args.seconds,
     )
-    latencies, elapsed, statuses = await load(
-        function_port, posts[5:], concurrency=args.concurrency, seconds=args.seconds
+    reference = report("GET /healthz/live (trivial)", latencies, elapsed, statuses)
+    report_cpu(cpu, len(latencies), elapsed)
+    latencies, elapsed, statuses, cpu = await measured(
+        function_pid,
+        function_port,
+        posts[5:],
+        concurrency=args.concurrency,
+        seconds=args.seconds,
     )
     rate = report("POST new notifications", latencies, elapsed, statuses)
     sent_alerts = sum(size for _, size in bodies[: 5 + len(latencies)])
+    phase_alerts = sum(size for _, size in bodies[5 : 5 + len(latencies)])
     counts = await sink_counts(sink_port)
     print(
-        f"{'':<34} {sent_alerts} alerts sent, {counts['events']} events at the "
-        f"sink, {counts['distinct']} distinct; "
-        f"{sent_alerts / elapsed:.0f} alerts/s"
+        f"{'':<34} {sent_alerts} alerts sent (with the warm-up's), "
+        f"{counts['events']} events at the sink, {counts['distinct']} distinct; "
+        f"{phase_alerts / elapsed:.0f} alerts/s"
     )
+    report_cpu(cpu, len(latencies), elapsed, alerts=phase_alerts)
     sent = len(latencies) + 5
-    report(
-        "POST the same again (duplicates)",
-        *await load(
-            function_port,
-            posts[:sent],
-            concurrency=args.concurrency,
-            seconds=args.seconds,
-        ),
+    again, again_elapsed, again_statuses, again_cpu = await measured(
+        function_pid,
+        function_port,
+        posts[:sent],
+        concurrency=args.concurrency,
+        seconds=args.seconds,
     )
+    report("POST the same again (duplicates)", again, again_elapsed, again_statuses)
     after = await sink_counts(sink_port)
     print(f"{'':<34} events at the sink after the resends: {after['events']}")
+    report_cpu(again_cpu, len(again), again_elapsed)
     p99 = sorted(latencies)[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
     print(
         f"target: >= {reference / 2:.1f} notifications/s (half the trivial "
@@ -414,10 +471,10 @@ def run(args: argparse.Namespace) -> None:
     ]
     serve_command = [sla, "serve", "webhook-intake", "--port", str(function_port)]
     try:
-        with process(sink_command, env), process(serve_command, env):
+        with process(sink_command, env), process(serve_command, env) as function:
             wait_for_port(sink_port, timeout=START_SECONDS)
             wait_for_port(function_port, timeout=START_SECONDS)
-            asyncio.run(bench(args, function_port, sink_port))
+            asyncio.run(bench(args, function_port, sink_port, function.pid))
     finally:
         asyncio.run(drop_schema(args.database_url, schema))
 
