@@ -81,6 +81,7 @@ TAG_LABEL: Final = "__sla_tag"
 # of Prometheus (nginx allows 8 KiB); longer queries go as a form-encoded POST,
 # which the query endpoints accept the same way.
 _MAX_GET_QUERY_BYTES: Final = 4096
+_FORM: Final = {"Content-Type": "application/x-www-form-urlencoded"}
 
 # Statuses worth another try: Prometheus answers 503 when it is overloaded or a
 # query timed out, 500 for internal errors; proxies use 502/504, limiters 429.
@@ -452,10 +453,16 @@ class PrometheusClient:
         # does not keep using its CPU after the client has given up.
         form = {**params, "timeout": f"{seconds:.3f}", "stats": "all"}
         self.stats.requests += 1
+        # Encoded once, here: a batch of 25 SLOs is tens of kilobytes, and urllib's
+        # quoting of it twice (to choose the method, then to send) was a tenth of
+        # a warm evaluation's time.
+        encoded = urlencode(form)
         try:
-            if len(urlencode(form)) <= _MAX_GET_QUERY_BYTES:
-                return await self._http.get(path, params=form, timeout=seconds)
-            return await self._http.post(path, data=form, timeout=seconds)
+            if len(encoded) <= _MAX_GET_QUERY_BYTES:
+                return await self._http.get(path, params=encoded, timeout=seconds)
+            return await self._http.post(
+                path, content=encoded.encode(), headers=_FORM, timeout=seconds
+            )
         except httpx.TimeoutException as error:
             raise _Transient(f"no answer within {seconds:.1f}s", error) from error
         except httpx.TransportError as error:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from pydantic import TypeAdapter
 from rich.console import Console
 from rich.progress import Progress
 
@@ -33,6 +33,10 @@ from sla.services.evaluation import (
 )
 from sla.services.queries import history_keys
 from sla.specs import load_paths
+
+# pydantic writes the list itself: json.dumps of model_dump's dicts took a twentieth
+# of a warm tick of 1,000 SLOs.
+_SNAPSHOTS = TypeAdapter(list[BudgetSnapshot])
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -181,8 +185,7 @@ async def _in_batches(
 def _print(outcome: EvaluationResult, *, output: str, console: Console) -> int:
     snapshots: list[BudgetSnapshot] = outcome.snapshots
     if output == "json":
-        documents = [snap.model_dump(mode="json") for snap in snapshots]
-        sys.stdout.write(json.dumps(documents, indent=2) + "\n")
+        sys.stdout.write(_SNAPSHOTS.dump_json(snapshots, indent=2).decode() + "\n")
     else:
         out = Console(highlight=False)
         if not out.is_terminal:
