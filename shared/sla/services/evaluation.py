@@ -239,7 +239,10 @@ class Evaluator:
         pieces: dict[tuple[str, int], list[tuple[str, str]]] = {}
         for target in targets:
             self._instant_exprs(target, at, chunked, exprs, pieces)
-        answers = await client.instant_many(exprs, time=at) if exprs else None
+        # Expressions of one moment together: each request then reads the blocks
+        # around its moment, not every block from the oldest left edge to now.
+        ordered = dict(sorted(exprs.items(), key=lambda item: item[0].split("|")[-2]))
+        answers = await client.instant_many(ordered, time=at) if exprs else None
         for target in targets:
             if answers is not None:
                 self._read_instant(target, answers, pieces, chunked)
