@@ -18,6 +18,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from sla.clients.embedded import default_data_dir
 from sla.dev.system import (
     DEFAULT_BROKER_PORT,
     DEFAULT_WEBHOOK_PORT,
@@ -124,6 +125,9 @@ def run_dev(args: argparse.Namespace) -> int:
         webhook_port=args.alertmanager_port,
         minute_seconds=args.minute_seconds,
         slos=args.slos,
+        # Where the other commands keep their embedded database, unless this run
+        # was given a state directory of its own.
+        postgres_dir=None if args.state_dir else default_data_dir(),
     )
     try:
         if args.demo:

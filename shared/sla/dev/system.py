@@ -70,6 +70,10 @@ class DevOptions:
     first_port: int = 8181
     minute_seconds: float | None = None
     slos: Sequence[Path] = ()
+    postgres_dir: Path | None = None
+    """The embedded PostgreSQL's data; ``postgres/`` in the state directory when
+    unset. ``sla dev`` without ``--state-dir`` uses the command line's default, so
+    that ``sla apply`` and ``sla eval`` on this machine reach the same database."""
 
 
 @dataclass
@@ -216,7 +220,9 @@ async def _database(options: DevOptions) -> tuple[EmbeddedPostgres | None, str]:
     url = os.environ.get("SLA_DATABASE_URL")
     if url:
         return None, url
-    embedded = EmbeddedPostgres(options.state_dir / "postgres")
+    configured = os.environ.get("SLA_EMBEDDED_POSTGRES_DIR")
+    directory = Path(configured) if configured else options.postgres_dir
+    embedded = EmbeddedPostgres(directory or options.state_dir / "postgres")
     return embedded, await asyncio.to_thread(embedded.start)
 
 
