@@ -48,6 +48,8 @@ def test_preset_that_cannot_fit_the_window_is_refused_at_load(
     assert main(["validate", spec(tmp_path, window="1h")]) == 1
     err = capsys.readouterr().err
     assert "spec.alerting" in err and "reaches long window" in err
+    # The way out when Prometheus really scrapes faster is named.
+    assert "SLA_SCRAPE_INTERVAL_SECONDS" in err
 
 
 @pytest.mark.parametrize(

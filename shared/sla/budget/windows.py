@@ -155,8 +155,10 @@ def burn_rate_table(spec: SLOSpec, *, scrape_interval: int = 60) -> BurnRateTabl
             raise SpecError(
                 f"short window {format_duration(short)} reaches long window "
                 f"{format_duration(long)} after raising windows to two scrape "
-                f"intervals ({format_duration(floor)}); use a longer SLO window or "
-                "explicit rows",
+                f"intervals of {scrape_interval}s ({format_duration(floor)}); if "
+                "Prometheus scrapes more often, say so with "
+                "SLA_SCRAPE_INTERVAL_SECONDS (sla rules: --scrape-interval), else "
+                "use longer windows",
                 field="spec.alerting",
             )
         rows.append(BurnRateWindow(row.severity, long, short, row.factor))
