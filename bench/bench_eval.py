@@ -32,7 +32,6 @@ import json
 import math
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -66,7 +65,6 @@ from bench.traffic import (
     write_openmetrics,
 )
 from tests.support.prometheus import (
-    MAX_BLOCK_DURATION,
     PROMTOOL_TIMEOUT_SECONDS,
     PrometheusHarnessError,
     PrometheusServer,
@@ -75,6 +73,7 @@ from tests.support.prometheus import (
 
 from sla.clients.embedded import EmbeddedPostgres
 from sla.clients.store.migrations import quote_identifier
+from sla.dev.demo import create_blocks
 
 REPOSITORY: Final = Path(__file__).resolve().parent.parent
 CACHE_DIR: Final = REPOSITORY / ".bench"
@@ -194,22 +193,12 @@ def build_blocks(
     samples = write_openmetrics(source, services, start=start, end=end)
     written = time.perf_counter() - began
     size = source.stat().st_size
-    command = [
-        find_binary("promtool"),
-        "tsdb",
-        "create-blocks-from",
-        "openmetrics",
-        f"--max-block-duration={MAX_BLOCK_DURATION}",
-        str(source),
-        str(data_dir),
-    ]
     began = time.perf_counter()
-    finished = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
+    finished = create_blocks(
+        find_binary("promtool"),
+        source,
+        data_dir,
         timeout=PROMTOOL_TIMEOUT_BULK_SECONDS,
-        check=False,
     )
     source.unlink()
     if finished.returncode != 0:

@@ -64,6 +64,7 @@ from typing import Any, Literal
 import pytest
 import yaml
 
+from sla.dev.demo import create_blocks
 from sla.dev.processes import log_tail, stop_process
 
 __all__ = [
@@ -101,11 +102,6 @@ DEFAULT_STEP_SECONDS = 60
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
 PROMTOOL_TIMEOUT_SECONDS = 300.0
-
-# 744h is 31 days: a month of history fits in one or two blocks, written in
-# seconds. Without it promtool writes two-hour blocks and re-reads its input for
-# each (the flag is hidden from --help in 2.42 but accepted).
-MAX_BLOCK_DURATION = "744h"
 
 
 class PrometheusHarnessError(RuntimeError):
@@ -443,21 +439,8 @@ def write_blocks(text: str, *, data_dir: Path, work_dir: Path) -> None:
     work_dir.mkdir(parents=True, exist_ok=True)
     source = work_dir / "history.om"
     source.write_text(text, encoding="utf-8")
-    command = [
-        find_binary("promtool"),
-        "tsdb",
-        "create-blocks-from",
-        "openmetrics",
-        f"--max-block-duration={MAX_BLOCK_DURATION}",
-        str(source),
-        str(data_dir),
-    ]
-    finished = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=PROMTOOL_TIMEOUT_SECONDS,
-        check=False,
+    finished = create_blocks(
+        find_binary("promtool"), source, data_dir, timeout=PROMTOOL_TIMEOUT_SECONDS
     )
     if finished.returncode != 0:
         raise PrometheusHarnessError(

@@ -102,7 +102,9 @@ MAX_ADDED_LATENCY_SECONDS: Final = 5.0
 START_TIMEOUT_SECONDS: Final = 30.0
 STOP_TIMEOUT_SECONDS: Final = 10.0
 PROMTOOL_TIMEOUT_SECONDS: Final = 120.0
-# promtool writes two-hour blocks unless told otherwise; one block is enough here.
+# 744h is 31 days: a month of history fits in one or two blocks, written in
+# seconds. Without it promtool writes two-hour blocks and re-reads its input for
+# each (the flag is hidden from --help in 2.42 but accepted).
 MAX_BLOCK_DURATION: Final = "744h"
 
 LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost"})
@@ -474,14 +476,12 @@ def bucket_label(bound: float) -> str:
     return "+Inf" if math.isinf(bound) else repr(float(bound))
 
 
-def write_history(text: str, *, data_dir: Path, work_dir: Path) -> None:
-    """Turn OpenMetrics ``text`` into TSDB blocks in ``data_dir`` with promtool."""
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        raise DemoError("promtool is not on PATH (Debian's prometheus package)")
-    source = work_dir / "history.om"
-    source.write_text(text, encoding="utf-8")
-    finished = subprocess.run(
+def create_blocks(
+    promtool: str, source: Path, data_dir: Path, *, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run ``promtool`` to turn the OpenMetrics file ``source`` into TSDB blocks in
+    ``data_dir``; the caller reads the outcome."""
+    return subprocess.run(
         [
             promtool,
             "tsdb",
@@ -493,8 +493,20 @@ def write_history(text: str, *, data_dir: Path, work_dir: Path) -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=PROMTOOL_TIMEOUT_SECONDS,
+        timeout=timeout,
         check=False,
+    )
+
+
+def write_history(text: str, *, data_dir: Path, work_dir: Path) -> None:
+    """Turn OpenMetrics ``text`` into TSDB blocks in ``data_dir`` with promtool."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        raise DemoError("promtool is not on PATH (Debian's prometheus package)")
+    source = work_dir / "history.om"
+    source.write_text(text, encoding="utf-8")
+    finished = create_blocks(
+        promtool, source, data_dir, timeout=PROMTOOL_TIMEOUT_SECONDS
     )
     if finished.returncode != 0:
         raise DemoError(f"promtool could not write the history: {finished.stderr}")
