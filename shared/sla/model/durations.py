@@ -6,6 +6,7 @@ outputs write them in days, hours, minutes and seconds only (``30d``, ``6h26m``)
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated
 
@@ -39,6 +40,7 @@ def parse_duration(text: str) -> int:
     return seconds
 
 
+@functools.lru_cache(maxsize=4096)
 def format_duration(seconds: int) -> str:
     """``2_592_000`` → ``30d``, ``23160`` → ``6h26m``: days, hours, minutes, seconds."""
     if seconds <= 0:

@@ -7,6 +7,7 @@ ask for a window's partial edge and its direct windows together. Pure text, no I
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -34,16 +35,33 @@ def range_text(
     return f"[{length}{step}]{pinned}"
 
 
+@functools.lru_cache(maxsize=8192)
+def _window_slots(expr: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The text around the ``[$window]`` slots of an expression, and their steps.
+
+    An evaluation fills the same expressions with new ranges on every tick, so the
+    expression is searched once and then only joined.
+    """
+    texts, steps = [], []
+    position = 0
+    for match in _RANGE_SLOT.finditer(expr):
+        texts.append(expr[position : match.start()])
+        steps.append(match.group(1) or "")
+        position = match.end()
+    texts.append(expr[position:])
+    return tuple(texts), tuple(steps)
+
+
 def fill_window(
     expr: str, seconds: int, *, at: int | None = None, left_open: bool = False
 ) -> str:
     """Put the range into every ``[$window]`` (or subquery ``[$window:1m]``) slot."""
-    return _RANGE_SLOT.sub(
-        lambda m: range_text(
-            seconds, at=at, step=m.group(1) or "", left_open=left_open
-        ),
-        expr,
-    )
+    texts, steps = _window_slots(expr)
+    parts = [texts[0]]
+    for step, text in zip(steps, texts[1:], strict=True):
+        parts.append(range_text(seconds, at=at, step=step, left_open=left_open))
+        parts.append(text)
+    return "".join(parts)
 
 
 def expr_is_chunkable(expr: str) -> bool:
