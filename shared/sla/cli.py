@@ -11,9 +11,10 @@ Exit codes: 0 success, 1 invalid input (any error finding), 2 usage errors
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Callable, Sequence
-from typing import ClassVar, TextIO, TypeAlias
+from typing import ClassVar, Final, TextIO, TypeAlias
 
 from rich.console import Console
 from rich.text import Text
@@ -31,9 +32,27 @@ Handler = Callable[[argparse.Namespace], int]
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sla`` console script; returns the exit code."""
     parser = build_parser()
+    _tune_garbage_collector()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
     return handler(args)
+
+
+GC_THRESHOLDS: Final = (50_000, 20, 10)
+"""Python's default (700, 10, 10) collects the youngest objects every 700
+allocations and walks every live object at each full collection."""
+
+
+def _tune_garbage_collector() -> None:
+    """Collect cycles less often, and never walk what the imports created.
+
+    Reading 1,000 specs and evaluating them allocates millions of objects that
+    live until the command ends; with the default thresholds the collector's
+    passes over them were a quarter of a warm ``sla eval``'s CPU time. Cycles are
+    still collected, after 50,000 allocations instead of 700.
+    """
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def build_parser() -> argparse.ArgumentParser:
