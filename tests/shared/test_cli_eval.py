@@ -180,6 +180,43 @@ def test_purge_drops_the_slice_history_of_a_timeslice_slo(
     assert "dropped 46 chunk(s)" in capsys.readouterr().out
 
 
+def test_spec_cache_serves_unchanged_files_and_never_hides_an_edit(
+    prometheus_url: str,
+    tmp_path: Path,
+    database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cache_home = tmp_path / "cache-home"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    path = specs / "slo.yaml"
+    path.write_text(SLO_YAML)
+    args = [str(specs), "--prometheus", prometheus_url, "--at", END.isoformat()]
+    entries = cache_home / "sla" / "specs"
+
+    _, fresh = run_json(capsys, *args, "--no-cache")
+    assert not entries.exists()
+    _, first = run_json(capsys, *args)
+    assert len(list(entries.glob("*.json"))) == 1
+    _, cached = run_json(capsys, *args)
+    assert cached == first == fresh
+    assert len(list(entries.glob("*.json"))) == 1
+
+    # An edit of the same length and a 98 % objective: 2 % errors allowed, the
+    # day's 0.5 % spends a quarter of them.
+    path.write_text(SLO_YAML.replace("objective: 99\n", "objective: 98\n"))
+    _, edited = run_json(capsys, *args)
+    assert edited[0]["objective"] == 98
+    assert edited[0]["error_budget"]["remaining"] == 1 - 0.5 / 2
+    assert len(list(entries.glob("*.json"))) == 2
+
+    path.write_text(SLO_YAML.replace("objective: 99\n", "objective: 100\n"))
+    assert main(["eval", *args]) == 1
+    assert "spec.objective" in capsys.readouterr().err
+
+
 def test_invalid_file_exits_one_naming_the_field(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -3,6 +3,8 @@
 ``sla eval`` evaluates every SLO in the given files at one instant (now, rounded
 down to the minute, or ``--at``), using and filling the chunk history in the store
 unless ``--no-cache`` asks for a fresh evaluation that reads and writes nothing.
+The SLO definitions are taken from the spec cache (:mod:`sla.specs.cache`) while
+the files are unchanged, unless ``--no-cache`` or ``SLA_SPEC_CACHE=false``.
 
 Exit codes: 0 when the evaluation ran, whatever the statuses; 1 when the files are
 unusable; 3 when no datasource could be asked (Prometheus unusable).
@@ -33,6 +35,7 @@ from sla.services.evaluation import (
 )
 from sla.services.queries import history_keys
 from sla.specs import load_paths
+from sla.specs.cache import SpecCache, spec_digest
 
 # pydantic writes the list itself: json.dumps of model_dump's dicts took a twentieth
 # of a warm tick of 1,000 SLOs.
@@ -96,27 +99,23 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-cache",
         action="store_true",
-        help="evaluate afresh: neither read nor write chunk history or snapshots",
+        help="evaluate afresh: read every spec file, and neither read nor write "
+        "chunk history or snapshots",
     )
     parser.add_argument("-o", "--output", choices=("table", "json"), default="table")
 
 
 def run_eval(args: argparse.Namespace) -> int:
     err = Console(file=sys.stderr, highlight=False)
-    result = load_paths(args.paths)
-    for finding in result.errors:
-        err.print(f"[bold red]error:[/] {finding.describe()}", markup=True)
-    if not result.ok:
-        return EXIT_INVALID
-    slos = [obj for obj in result.objects if isinstance(obj, SLODefinition)]
-    if not slos:
-        err.print("no SLODefinition in the given files")
-        return EXIT_INVALID
     try:
         overrides = {"prometheus_url": args.prometheus} if args.prometheus else {}
         settings = load_settings(**overrides)
     except SettingsError as error:
         err.print(f"[bold red]error:[/] {error}")
+        return EXIT_INVALID
+    use_cache = settings.spec_cache and not args.no_cache
+    slos = _definitions(args.paths, err, cache=SpecCache() if use_cache else None)
+    if slos is None:
         return EXIT_INVALID
     at = evaluation_time(args.at)
     try:
@@ -126,6 +125,31 @@ def run_eval(args: argparse.Namespace) -> int:
     except StoreError as error:
         err.print(f"[bold red]error:[/] the store failed: {error}")
         return EXIT_UNUSABLE
+
+
+def _definitions(
+    paths: Sequence[str], console: Console, *, cache: SpecCache | None
+) -> list[SLODefinition] | None:
+    """The SLOs in the files, from the cache while they are unchanged; None after
+    printing the errors when the files are unusable."""
+    key = spec_digest(paths) if cache is not None else None
+    if cache is not None and key is not None:
+        cached = cache.get(key)
+        if cached:
+            return cached
+    result = load_paths(paths)
+    for finding in result.errors:
+        console.print(f"[bold red]error:[/] {finding.describe()}", markup=True)
+    if not result.ok:
+        return None
+    slos = [obj for obj in result.objects if isinstance(obj, SLODefinition)]
+    if not slos:
+        console.print("no SLODefinition in the given files")
+        return None
+    # Kept only if the files did not change while they were read.
+    if cache is not None and key is not None and spec_digest(paths) == key:
+        cache.put(key, slos)
+    return slos
 
 
 async def _evaluate_and_print(

@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     evaluation_shard_size: Positive = 500
     evaluation_concurrency: Positive = 8
     snapshot_retention_days: Positive = 35
+    spec_cache: bool = True
+    """``sla eval`` keeps the definitions its files converted to in the user's cache
+    directory and reuses them while the files and the library are unchanged."""
 
     # webhook-intake.
     webhook_token: SecretStr | None = None

@@ -91,7 +91,7 @@ def load_paths(
     """
     result = LoadResult()
     documents: list[SourceDocument] = []
-    for file in _spec_files(paths, result.findings):
+    for file in spec_files(paths, result.findings):
         result.files += 1
         documents.extend(read_documents(file, result.findings))
     return _convert_all(documents, result, scrape_interval=scrape_interval)
@@ -168,7 +168,8 @@ def _unrecognised(document: SourceDocument) -> Finding:
     )
 
 
-def _spec_files(paths: Iterable[str | Path], findings: list[Finding]) -> list[Path]:
+def spec_files(paths: Iterable[str | Path], findings: list[Finding]) -> list[Path]:
+    """The spec files under ``paths`` in reading order; errors for what is not."""
     files: list[Path] = []
     for given in paths:
         path = Path(given)
