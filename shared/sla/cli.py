@@ -32,7 +32,10 @@ Handler = Callable[[argparse.Namespace], int]
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sla`` console script; returns the exit code."""
     parser = build_parser()
-    _tune_garbage_collector()
+    if argv is None:
+        # The console script, a process of its own; a caller's process keeps
+        # its collector as it is.
+        _tune_garbage_collector()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
     return handler(args)
