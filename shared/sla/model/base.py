@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import ErrorDetails
 
 API_GROUP = "sla.dev"
 API_VERSION = f"{API_GROUP}/v1alpha1"
@@ -32,6 +33,20 @@ class SpecModel(BaseModel):
         extra="forbid",
         frozen=True,
     )
+
+
+_RAISED_PREFIXES = {
+    "value_error": "Value error, ",
+    "assertion_error": "Assertion failed, ",
+}
+"""What pydantic puts before the text of an error a validator raised."""
+
+
+def error_message(error: ErrorDetails) -> str:
+    """A pydantic error's message as the validator wrote it, for findings and
+    answers: "'5x' is not a duration", not "Value error, '5x' is not a duration"."""
+    prefix = _RAISED_PREFIXES.get(error["type"], "")
+    return str(error["msg"]).removeprefix(prefix)
 
 
 def _coerce_percent(value: object) -> Decimal:
@@ -66,15 +81,26 @@ Percent = Annotated[
 
 def _percent_between(low: str, high: str, *, open_low: bool, open_high: bool) -> object:
     low_value, high_value = Decimal(low), Decimal(high)
+    left, right = "(" if open_low else "[", ")" if open_high else "]"
 
-    def check(value: Decimal) -> Decimal:
+    def outside(value: Decimal) -> bool:
         too_low = value <= low_value if open_low else value < low_value
         too_high = value >= high_value if open_high else value > high_value
-        if too_low or too_high:
-            left = "(" if open_low else "["
-            right = ")" if open_high else "]"
+        return too_low or too_high
+
+    def check(value: Decimal) -> Decimal:
+        if outside(value):
             raise ValueError(
                 f"must be in {left}{low}, {high}{right} percent, got {value}"
+            )
+        # The native YAML, the API and the snapshots write percents as numbers
+        # (doubles): an exact value inside the range whose number falls on a bound
+        # (99.9999999999999999999 → 100.0) would come back as an invalid objective.
+        number = float(value)
+        if outside(Decimal(number)):
+            raise ValueError(
+                f"{value} is {number} once written as a number, outside "
+                f"{left}{low}, {high}{right} percent; write fewer digits"
             )
         return value
 

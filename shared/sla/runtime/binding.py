@@ -30,6 +30,7 @@ from cloudevents.http import CloudEvent, from_http
 from pydantic import BaseModel, RootModel, ValidationError
 
 from sla.errors import SLAError
+from sla.model.base import error_message
 
 JSON: Final = "application/json"
 STRUCTURED: Final = "application/cloudevents+json"
@@ -307,7 +308,9 @@ def _data_rejection(error: ValidationError, *, empty: bool) -> EventRejected:
     count = error.error_count()
     more = f" (and {count - 1} more problem(s))" if count > 1 else ""
     return EventRejected(
-        400, f"data.{location}: {first['msg']}{more}", field=f"data.{location}"
+        400,
+        f"data.{location}: {error_message(first)}{more}",
+        field=f"data.{location}",
     )
 
 

@@ -48,6 +48,7 @@ from starlette.responses import JSONResponse, Response
 from sla.clients.alert_claims import AlertClaims
 from sla.errors import SLAError, StoreUnavailable
 from sla.model.alertmanager import WebhookPayload
+from sla.model.base import error_message
 from sla.model.events import ALERT_RECEIVED, function_source
 from sla.runtime.binding import EventRejected, OutgoingEvent
 from sla.runtime.dependencies import Dependencies
@@ -269,7 +270,7 @@ def _validation_rejection(error: ValidationError) -> EventRejected:
     count = error.error_count()
     more = f" (and {count - 1} more problem(s))" if count > 1 else ""
     where = field or "the body"
-    return EventRejected(400, f"{where}: {first['msg']}{more}", field=field)
+    return EventRejected(400, f"{where}: {error_message(first)}{more}", field=field)
 
 
 def _printable(text: str) -> str:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from sla.clients.store import CatalogueEntry, Store
 from sla.clients.store.records import CatalogueKind
-from sla.model.base import UtcDatetime
+from sla.model.base import UtcDatetime, error_message
 from sla.model.policy import SLAPolicy
 from sla.model.slo import SLODefinition
 from sla.model.snapshot import BudgetSnapshot
@@ -82,7 +82,7 @@ def validation_error(kind: str, document: Mapping[str, Any]) -> str | None:
         MODELS[kind].model_validate(document)
     except ValidationError as error:
         return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or kind}: {e['msg']}"
+            f"{'.'.join(str(p) for p in e['loc']) or kind}: {error_message(e)}"
             for e in error.errors(include_input=False, include_url=False)
         )
     return None

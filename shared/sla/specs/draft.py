@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from sla.model.base import error_message
 from sla.specs.document import NO_VALUE, Conversion, Finding, SourceDocument, join_path
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -109,16 +110,11 @@ def _finding(
 
 
 def _message(error: ErrorDetails) -> str:
-    message = error["msg"]
-    # Our validators raise ValueError; pydantic prefixes their text.
-    for prefix in ("Value error, ", "Assertion failed, "):
-        if message.startswith(prefix):
-            message = message[len(prefix) :]
     if error["type"] == "extra_forbidden":
         return "unknown field"
     if error["type"] == "missing":
         return "required field is missing"
-    return message
+    return error_message(error)
 
 
 def _shown_value(error: ErrorDetails) -> Any:

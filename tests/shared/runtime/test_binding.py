@@ -83,6 +83,33 @@ def test_structured_data_is_validated_like_binary_data() -> None:
     assert "whole minute" in refused.value.reason
 
 
+def test_a_data_error_reads_as_the_validator_wrote_it() -> None:
+    raw = read_event(
+        {
+            "ce-specversion": "1.0",
+            "ce-type": "dev.sla.slo.evaluate",
+            "ce-source": "/sla/sli-calculator",
+            "ce-id": "1",
+            "content-type": "application/json",
+        },
+        json.dumps(
+            {
+                "slos": ["a/b"],
+                "evaluated_at": "2026-01-03T12:00:30Z",
+                "shard": 0,
+                "shards": 1,
+            }
+        ).encode(),
+    )
+
+    with pytest.raises(EventRejected) as refused:
+        validate_data(raw, SloEvaluate)
+
+    assert refused.value.reason == (
+        "data.evaluated_at: must be on a whole minute, as a tick's time is"
+    )
+
+
 @pytest.mark.parametrize(
     ("headers", "body", "status"),
     [

@@ -60,6 +60,17 @@ def test_an_invalid_object_becomes_an_entry_with_its_error() -> None:
     assert row.validation_error.startswith("spec.objective")
 
 
+def test_an_entry_error_reads_as_the_validator_wrote_it() -> None:
+    document = obj("api")
+    document["spec"]["window"] = "5x"
+
+    row = entry_from_object(document, source="kubernetes")
+
+    assert row.validation_error == (
+        "spec.window: '5x' is not a duration like 5m, 1h30m, 28d or 4w"
+    )
+
+
 def test_relist_writes_changed_and_missing_rows_and_drops_gone_cluster_rows() -> None:
     stored = [entry("same"), entry("old"), entry("gone"), entry("mine", source="file")]
     listed = [entry("same"), entry("old", generation=2), entry("new")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -222,6 +223,63 @@ slos:
 
     assert error.field == "slos[0].objective"
     assert error.value == 100
+
+
+LONG_NINES = "99.9999999999999999999"
+"""Below 100 as written; as a double, 100 - 1e-19 is 100.0 (a double near 100 is
+only exact to about 1.4e-14)."""
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        (
+            "version: prometheus/v1\nservice: api\nslos:\n  - name: ok\n"
+            f'    objective: "{LONG_NINES}"\n'
+            "    sli: {raw: {error_ratio_query: 'x[{{.window}}]'}}\n",
+            "slos[0].objective",
+        ),
+        (
+            "apiVersion: pyrra.dev/v1alpha1\nkind: ServiceLevelObjective\n"
+            f'metadata: {{name: x}}\nspec:\n  target: "{LONG_NINES}"\n'
+            "  window: 2w\n  indicator: {bool_gauge: {metric: probe_success}}\n",
+            "spec.target",
+        ),
+        (
+            _native(objective=f'"{LONG_NINES}"'),
+            "spec.objective",
+        ),
+    ],
+    ids=["sloth", "pyrra", "native"],
+)
+def test_quoted_objective_that_is_100_as_a_number_is_an_error(
+    text: str, field: str
+) -> None:
+    error = _only_error(text)
+
+    assert error.file == "slo.yaml"
+    assert error.field == field
+    assert error.value == LONG_NINES
+    assert f"{LONG_NINES} is 100.0 once written as a number" in error.message
+
+
+def test_openslo_quoted_target_that_is_100_as_a_number_is_an_error() -> None:
+    # 0.999999999999999999999 as a fraction is 99.9999999999999999999 percent.
+    error = _only_error(_openslo(target='"0.999999999999999999999"'))
+
+    assert error.field == "spec.objectives[0].target"
+    assert error.value == "0.999999999999999999999"
+    assert "is 100.0 once written as a number" in error.message
+
+
+def test_quoted_objective_with_many_digits_is_carried_exactly() -> None:
+    # 12 nines after the point: 1e-12 below 100, a distinct double.
+    text = _native(objective='"99.999999999999"')
+
+    result = load_text(text, name="slo.yaml")
+
+    assert result.errors == []
+    assert result.objects[0].spec.objective == Decimal("99.999999999999")
 
 
 def test_pyrra_target_zero_is_reported_with_the_string_written() -> None:
