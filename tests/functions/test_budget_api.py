@@ -224,6 +224,9 @@ async def seed_policy(store: Store) -> None:
     await seed_objects(store, policy_object("payments", "release-gate", ["checkout"]))
 
 
+OVERRIDE = "/freezes/payments/release-gate/override"
+
+
 def override(action: str = "force", **fields: Any) -> dict[str, Any]:
     expires = datetime.now(UTC) + timedelta(hours=2)
     body = {
@@ -321,6 +324,93 @@ async def test_an_override_body_that_is_not_json_is_400(
     )
 
     assert response.status_code == 400
+
+
+def expiring_in(days: int) -> str:
+    return (datetime.now(UTC) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def test_an_override_error_reads_as_the_validator_wrote_it(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    await seed_policy(store)
+    body = override(expires_at="2030-01-01T00:00:00")
+
+    response = await api.post(OVERRIDE, json=body, headers=AUTH)
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "2030-01-01T00:00:00 has no time zone; write it with Z or an offset",
+        "field": "expires_at",
+    }
+
+
+async def test_an_override_expiring_in_the_year_9999_is_422_naming_it(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    await seed_policy(store)
+    body = override(expires_at="9999-12-31T00:00:00Z")
+
+    response = await api.post(OVERRIDE, json=body, headers=AUTH)
+
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["field"] == "expires_at"
+    assert problem["error"].startswith(
+        "expires_at 9999-12-31T00:00:00Z is more than 90 days ahead"
+    )
+
+
+async def test_an_override_may_expire_up_to_90_days_ahead(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    await seed_policy(store)
+
+    within = await api.post(
+        OVERRIDE, json=override(expires_at=expiring_in(89)), headers=AUTH
+    )
+    beyond = await api.post(
+        OVERRIDE, json=override(expires_at=expiring_in(91)), headers=AUTH
+    )
+
+    assert within.status_code == 200, within.json()
+    assert (beyond.status_code, beyond.json()["field"]) == (422, "expires_at")
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE"])
+async def test_an_override_body_sent_as_text_is_415_naming_json(
+    api: httpx.AsyncClient, store: Store, method: str
+) -> None:
+    await seed_policy(store)
+    headers = AUTH | {"content-type": "text/plain"}
+
+    response = await api.request(
+        method, OVERRIDE, content=json.dumps(override()), headers=headers
+    )
+
+    assert response.status_code == 415
+    assert response.json() == {
+        "error": "text/plain is not accepted; send application/json",
+        "field": None,
+    }
+
+
+async def test_an_override_body_over_64_kib_is_413(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    await seed_policy(store)
+    limit = 64 * 1024
+    # '{"reason": "' and '"}' are 14 bytes around the padding.
+    at_limit = json.dumps({"reason": "x" * (limit - 14)}).encode()
+    headers = AUTH | {"content-type": "application/json"}
+
+    over = await api.post(OVERRIDE, content=at_limit + b" ", headers=headers)
+    at = await api.post(OVERRIDE, content=at_limit, headers=headers)
+
+    assert len(at_limit) == limit
+    assert over.status_code == 413
+    assert over.json()["error"] == f"the body is over {limit} bytes"
+    assert at.status_code == 422
 
 
 async def test_an_override_of_an_unknown_policy_is_404(api: httpx.AsyncClient) -> None:

@@ -21,6 +21,12 @@ answer stays well under a megabyte."""
 
 MAX_AUDIT: Final = 1000
 
+MAX_OVERRIDE_DAYS: Final = 90
+"""How far after the request an override may expire: a quarter (OpenSLO's ``Q``).
+An override is a hand-set stand-in for the policy during an incident or a
+migration; one that runs for years has silently replaced the policy. A longer need
+is met by setting it again, which is audited again."""
+
 NO_NUL: Final = r"^[^\x00]*$"
 """PostgreSQL text cannot hold a NUL character; refusing it is a 4xx, not a 500."""
 
@@ -203,7 +209,9 @@ class OverrideRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     action: Literal["force", "lift"]
-    expires_at: UtcDatetime = Field(description="RFC 3339, in the future")
+    expires_at: UtcDatetime = Field(
+        description=f"RFC 3339, in the future, at most {MAX_OVERRIDE_DAYS} days ahead"
+    )
     reason: Reason
     actor: Actor
 

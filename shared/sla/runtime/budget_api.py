@@ -17,8 +17,9 @@ Access:
 Every error is JSON ``{"error": message, "field": name or null}``: 400 for a query
 parameter or body that cannot be read, 401 for a missing or wrong token, 404 for an
 unknown path or object, 405 for a method a path does not take, 409 for an invalid
-policy, 422 for a body the request model refuses, 503 while the store or the sink
-is unavailable, 500 for anything else.
+policy, 413 for a body over :data:`MAX_BODY_BYTES`, 415 for a body declared as
+anything but JSON, 422 for a body the request model refuses, 503 while the store or
+the sink is unavailable, 500 for anything else.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from sla.model.api import (
     SloPage,
     SloQuery,
 )
+from sla.model.base import error_message
 from sla.model.events import function_source
 from sla.model.freeze import OutgoingEvent as DecisionEvent
 from sla.runtime import metrics
@@ -64,7 +66,7 @@ from sla.runtime.binding import JsonData, OutgoingEvent
 from sla.runtime.dependencies import Dependencies
 from sla.runtime.logs import FIELDS, configure_logging
 from sla.runtime.openapi import NAME_PATTERN, Operation, openapi_document
-from sla.runtime.serving import LIVE_PATH, READY_PATH
+from sla.runtime.serving import LIVE_PATH, READY_PATH, read_body
 from sla.runtime.settings import Settings, SettingsError, load_settings
 from sla.runtime.sink import SinkUnavailable
 from sla.runtime.state_metrics import read_state, state_exposition
@@ -205,14 +207,26 @@ def _problem(error: ValidationError, *, status: int) -> ApiProblem:
     first = error.errors(include_url=False, include_input=False)[0]
     location = [str(part) for part in first["loc"]]
     field = location[0] if location else None
-    return ApiProblem(status, str(first["msg"]), field=field)
+    return ApiProblem(status, error_message(first), field=field)
+
+
+def _require_json(content_type: str) -> None:
+    """A body declared as another type is refused; an undeclared one is read as
+    JSON, the only type any endpoint takes."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type and media_type != JSON:
+        raise ApiProblem(415, f"{media_type} is not accepted; send {JSON}")
+
+
+def _too_large(max_bytes: int) -> ApiProblem:
+    return ApiProblem(413, f"the body is over {max_bytes} bytes")
 
 
 async def parse_body(request: Request, model: type[BaseModel]) -> Any:
-    """The JSON body as ``model``: 400 if it is not JSON, 422 if the model refuses."""
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise ApiProblem(400, f"the body is over {MAX_BODY_BYTES} bytes")
+    """The JSON body as ``model``: 415 if declared as another type, 413 if too
+    large, 400 if it is not JSON, 422 if the model refuses."""
+    _require_json(request.headers.get("content-type", ""))
+    body = await read_body(request, max_bytes=MAX_BODY_BYTES, too_large=_too_large)
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -512,7 +526,7 @@ OVERRIDE_PATH: Final = "/freezes/{namespace}/{policy}/override"
 
 _READ_ERRORS: Final = (400, 503)
 _ONE_ERRORS: Final = (400, 404, 503)
-_WRITE_ERRORS: Final = (400, 404, 409, 422, 503)
+_WRITE_ERRORS: Final = (400, 404, 409, 413, 415, 422, 503)
 
 ROUTES: Final = (
     Route.of(

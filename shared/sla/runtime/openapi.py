@@ -33,6 +33,8 @@ ERROR_DESCRIPTIONS: Final = {
     404: "no such object",
     405: "the path does not take this method",
     409: "the policy is not valid, so no decision can be made",
+    413: "the body is larger than the endpoint takes",
+    415: "the body is declared as another type than application/json",
     422: "the body does not match the request model",
     503: "the store or the sink is unavailable, or writes are not configured",
 }

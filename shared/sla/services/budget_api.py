@@ -21,6 +21,7 @@ from typing import Any, Final, Protocol
 from sla.clients.store import CatalogueEntry, FreezeState, ManualOverride, Store
 from sla.errors import SLAError
 from sla.model.api import (
+    MAX_OVERRIDE_DAYS,
     AuditPage,
     AuditQuery,
     AuditView,
@@ -491,10 +492,7 @@ async def put_override(
     now: datetime,
 ) -> OverrideOutcome:
     """``POST /freezes/{namespace}/{policy}/override``: audited, decided again."""
-    if request.expires_at <= now:
-        raise InvalidInput(
-            "expires_at must be in the future", field="expires_at", status=422
-        )
+    _check_expiry(request.expires_at, now=now)
     policy = await _known_policy(store, namespace, name)
     evaluation = await set_override(
         store=store,
@@ -506,6 +504,24 @@ async def put_override(
         now=now,
     )
     return await _outcome(store, policy, evaluation, now=now)
+
+
+def _check_expiry(expires_at: datetime, *, now: datetime) -> None:
+    """In the future, and at most :data:`MAX_OVERRIDE_DAYS` after ``now``: an
+    expiry in the year 9999 is a permanent override written as a temporary one."""
+    if expires_at <= now:
+        raise InvalidInput(
+            "expires_at must be in the future", field="expires_at", status=422
+        )
+    latest = now + timedelta(days=MAX_OVERRIDE_DAYS)
+    if expires_at > latest:
+        raise InvalidInput(
+            f"expires_at {expires_at:%Y-%m-%dT%H:%M:%SZ} is more than "
+            f"{MAX_OVERRIDE_DAYS} days ahead; the latest now is "
+            f"{latest:%Y-%m-%dT%H:%M:%SZ}",
+            field="expires_at",
+            status=422,
+        )
 
 
 async def remove_override(
