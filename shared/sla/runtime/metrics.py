@@ -131,8 +131,7 @@ EVENTS_PUBLISHED: Final = StoredCounter(
     "posts (outcome error).",
     ("type", "outcome"),
 )
-# TODO: observe FREEZE_DURATION when a lift is decided — once the decision carries
-# the start of the freeze it ends (today only the freeze state before it does).
+# Observed by the policy evaluator in the transaction of the lift's decision.
 FREEZE_DURATION: Final = StoredHistogram(
     "sla_freeze_duration_seconds",
     "How long a freeze held, from its decision to the lift's, observed when it is "

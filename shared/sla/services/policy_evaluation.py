@@ -47,6 +47,7 @@ from sla.policy.deployments import ActiveFreeze
 from sla.policy.deployments import check_deployment as judge
 from sla.policy.scope import scope_ref
 from sla.policy.violations import violation, violation_id
+from sla.runtime import metrics
 
 ACTOR: Final = "policy-evaluator"
 
@@ -295,6 +296,10 @@ async def _decide_once(
             state = _freeze_state(policy, scope, decision, stored)
             if not await tx.apply_freeze_decision(state):
                 raise _LostRace
+            held = freeze_held_seconds(stored, decision)
+            if held is not None:
+                # Counted with the decision, so a redelivery cannot count it twice.
+                await tx.add_to_counters(metrics.FREEZE_DURATION.observe(held))
         audit_id = await tx.append_audit(
             _audit(
                 policy,
@@ -308,6 +313,18 @@ async def _decide_once(
         )
     made = PolicyDecision(policy.key, scope.key, decision, audit_id)
     return made, _decision_events(policy, scope, decision)
+
+
+def freeze_held_seconds(stored: FreezeState | None, decision: Decision) -> float | None:
+    """How long the freeze a lift ends held, from the freeze's decision to the
+    lift's; None for anything but a lift of a recorded freeze."""
+    if decision.action != "lift" or stored is None:
+        return None
+    since = stored.details.get("frozen_since")
+    if not since:
+        return None
+    held = decision.decided_at - datetime.fromisoformat(since)
+    return max(held.total_seconds(), 0.0)
 
 
 def _memory(stored: FreezeState | None) -> PolicyMemory:

@@ -8,6 +8,7 @@ from typing import Any
 from sla.clients.store import CatalogueEntry, Store
 from sla.model.freeze import Deployment
 from sla.model.snapshot import BudgetSnapshot
+from sla.runtime.metrics import FREEZE_BUCKETS, FREEZE_DURATION, le
 from sla.services.policy_evaluation import (
     check_deployment,
     clear_override,
@@ -97,6 +98,61 @@ async def test_exhaustion_requests_a_freeze_and_recovery_lifts_it(store: Store) 
         "remaining": 0.1,
         "firing": [],
     }
+
+
+async def freeze_durations(store: Store) -> dict[str, float]:
+    """The stored series of the freeze-duration histogram, by bucket (and sum)."""
+    prefix = FREEZE_DURATION.name
+    return {
+        counter.labels.get("le", "sum"): counter.value
+        for counter in await store.read_counters()
+        if counter.metric.startswith(prefix)
+    }
+
+
+def one_observation(seconds: float) -> dict[str, float]:
+    buckets = {le(bound): 1.0 for bound in FREEZE_BUCKETS if seconds <= bound}
+    return {**buckets, "+Inf": 1.0, "sum": seconds}
+
+
+async def test_a_lift_observes_how_long_the_freeze_held_once(store: Store) -> None:
+    await seeded(store)
+    await arrive(store, snap(A, 1, 0.1))
+    assert await freeze_durations(store) == {}
+    await arrive(store, snap(A, 2, 0.8))
+    lifted = snap(A, 32, 0.8)
+    await arrive(store, lifted)
+    # Frozen at minute 1, lifted at minute 32 (each decided 20 s after its
+    # snapshot): 31 minutes, inside the 3600 s bucket, above the 1800 s one.
+    held = 31 * 60
+
+    assert await freeze_durations(store) == one_observation(held)
+    # The same snapshot again decides nothing new and observes nothing.
+    await evaluate_snapshot(lifted, store=store, now=T0 + timedelta(minutes=40))
+    assert await freeze_durations(store) == one_observation(held)
+
+
+async def test_clearing_a_forced_freeze_observes_its_duration(store: Store) -> None:
+    await seeded(store)
+    await arrive(store, snap(A, 0, 0.9))
+    await set_override(
+        store=store,
+        policy="shop/freeze",
+        action="force",
+        expires_at=T0 + timedelta(hours=2),
+        reason="incident 7",
+        actor="alice",
+        now=T0 + timedelta(minutes=1),
+    )
+    await clear_override(
+        store=store,
+        policy="shop/freeze",
+        actor="alice",
+        reason="incident over",
+        now=T0 + timedelta(minutes=9),
+    )
+
+    assert await freeze_durations(store) == one_observation(8 * 60)
 
 
 async def test_the_freeze_event_carries_scope_sequence_and_reason(store: Store) -> None:
