@@ -263,6 +263,10 @@ class PrometheusClient:
             base_url=self.url,
             headers=headers,
             limits=httpx.Limits(max_connections=concurrency),
+            # Redirects are not followed, so a plain http:// datasource never
+            # makes a TLS connection; building the TLS context it would never use
+            # (the system's CA bundle) took 20-35 ms of every sla eval.
+            verify=self.url.lower().startswith("https://"),
         )
 
     def __repr__(self) -> str:

@@ -6,9 +6,13 @@ datasource does not answer.
 
 from __future__ import annotations
 
+import asyncio
+import ssl
+import subprocess
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -122,6 +126,47 @@ async def test_unreachable_prometheus_is_unavailable() -> None:
     assert time.monotonic() - started < 2.0
     assert caught.value.attempts == FAST_RETRY.max_attempts
     assert isinstance(caught.value.__cause__, httpx.ConnectError)
+
+
+@pytest.fixture
+def self_signed(tmp_path: Path) -> ssl.SSLContext:
+    """A server TLS context whose certificate no CA signed."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    command = [
+        *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+        *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+        *("-addext", "subjectAltName=IP:127.0.0.1"),
+    ]
+    subprocess.run(command, check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+@pytest.mark.parametrize("scheme", ["https", "HTTPS"])
+async def test_an_https_datasource_verifies_its_certificate(
+    self_signed: ssl.SSLContext, scheme: str
+) -> None:
+    # Plain http:// datasources skip building a TLS context; https:// ones,
+    # however the scheme is written, must still refuse an unknown certificate.
+    async def answer(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=self_signed)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with PrometheusClient(
+            f"{scheme}://127.0.0.1:{port}", retry=FAST_RETRY
+        ) as client:
+            with pytest.raises(QueryUnavailable) as caught:
+                await client.instant("vector(1)", time=AT)
+    finally:
+        server.close()
+
+    assert isinstance(caught.value.__cause__, httpx.ConnectError)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value.__cause__)
 
 
 async def test_slow_answer_times_out(fake_prometheus: StartFake) -> None:
