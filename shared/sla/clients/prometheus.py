@@ -23,7 +23,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
-from urllib.parse import urlencode
 
 import httpx
 from tenacity import (
@@ -36,6 +35,7 @@ from tenacity import (
     wait_random,
 )
 from tenacity.stop import stop_base
+from yarl import URL
 
 from sla.clients.promql import label_matcher
 from sla.errors import DatasourceError, DatasourceUnavailable
@@ -56,6 +56,7 @@ __all__ = [
     "QueryUnavailable",
     "RangeSeries",
     "RetryPolicy",
+    "form_encode",
     "plan_batches",
     "tagged_union",
 ]
@@ -457,10 +458,10 @@ class PrometheusClient:
         # does not keep using its CPU after the client has given up.
         form = {**params, "timeout": f"{seconds:.3f}", "stats": "all"}
         self.stats.requests += 1
-        # Encoded once, here: a batch of 25 SLOs is tens of kilobytes, and urllib's
-        # quoting of it twice (to choose the method, then to send) was a tenth of
-        # a warm evaluation's time.
-        encoded = urlencode(form)
+        # Encoded once, here, by yarl's quoter in C: a batch of 25 SLOs is tens of
+        # kilobytes, and urllib quotes byte by byte in Python, about 0.4 ms a
+        # request. A query string is the form body Prometheus parses.
+        encoded = form_encode(form)
         try:
             if len(encoded) <= _MAX_GET_QUERY_BYTES:
                 return await self._http.get(path, params=encoded, timeout=seconds)
@@ -575,6 +576,12 @@ def _parse_range(data: Mapping[str, Any], *, query: str) -> list[RangeSeries]:
         raise DatasourceError(
             f"unusable answer to {_abbreviate(query)}: {error!r}"
         ) from error
+
+
+def form_encode(fields: Mapping[str, str]) -> str:
+    """``application/x-www-form-urlencoded`` text of ``fields``: ``&``, ``=``, ``;``,
+    ``+``, ``%`` and ``#`` escaped, and everything a query string may not hold."""
+    return URL.build(query=dict(fields)).raw_query_string
 
 
 def tagged_union(exprs: Sequence[str]) -> str:

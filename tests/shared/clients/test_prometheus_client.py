@@ -142,6 +142,26 @@ async def test_query_longer_than_a_url_allows_is_posted(
     assert [sample.value for sample in samples] == [36.0]
 
 
+FORM_CHARACTERS = "a;b&c=d+e%f#g h/i?j@k!l*m(n)o,p'q é\\"
+"""Each character the form encoding must escape or may leave, and a non-ASCII one."""
+
+
+@pytest.mark.parametrize("padding", ["", "\n# " + "x" * 5000])
+async def test_the_form_carries_every_character_as_written(
+    client: PrometheusClient, padding: str
+) -> None:
+    # Short queries go in the URL, long ones in the body; Prometheus must read the
+    # same text both ways, including a ';' its form parser would otherwise refuse.
+    at = HOUR_0 + timedelta(hours=1)
+    literal = '"' + FORM_CHARACTERS.replace("\\", "\\\\") + '"'
+
+    samples = await client.instant(
+        f'label_replace(vector(1), "text", {literal}, "", ""){padding}\n', time=at
+    )
+
+    assert [sample.labels["text"] for sample in samples] == [FORM_CHARACTERS]
+
+
 async def test_stats_count_requests_and_samples(client: PrometheusClient) -> None:
     at = HOUR_0 + timedelta(hours=1)
 
