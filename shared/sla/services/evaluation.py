@@ -397,7 +397,10 @@ class Evaluator:
         )
         if held is not None and held.stored == len(wanted):
             return revisits
-        # Something is missing (a new SLO, a gap after downtime): find what.
+        newer = _missing_after_newest(held, wanted, self.options.chunk_seconds)
+        if newer is not None:
+            return sorted({*newer, *revisits})
+        # Something is missing inside the history (a gap after downtime): find what.
         stored = await self._chunks.get_chunks(
             span.indicator_key,
             url,
@@ -847,6 +850,23 @@ def _sum_parts(parts: Sequence[Counts | None]) -> Counts | None:
         good=math.fsum(p.good for p in present),
         total=math.fsum(p.total for p in present),
     )
+
+
+def _missing_after_newest(
+    held: ChunkInventory | None, wanted: list[int], chunk: int
+) -> list[int] | None:
+    """The missing chunks when the history holds every chunk from the span's start
+    to its newest one (each new hour, a new SLO); None when it has holes.
+
+    Stored chunks sit on the chunk grid, so a count equal to the grid points from
+    the span's start to the newest stored one means all of them are stored.
+    """
+    if held is None or held.newest is None or held.stored == 0:
+        return list(wanted)
+    newest = int(held.newest.timestamp())
+    if held.stored != (newest - wanted[0]) // chunk + 1:
+        return None
+    return [start for start in wanted if start > newest]
 
 
 def _history(

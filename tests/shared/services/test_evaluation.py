@@ -359,6 +359,69 @@ async def test_changed_query_starts_a_new_chunk_history(
     assert snap.events.bad == bad and snap.events.total == total
 
 
+class ListingCount:
+    """The store as the chunk history, counting the listings of stored chunks."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.listings = 0
+        self.chunk_inventory = store.chunk_inventory
+        self.chunk_sums = store.chunk_sums
+        self.put_chunks = store.put_chunks
+
+    async def get_chunks(self, *args: Any, **kwargs: Any) -> Any:
+        self.listings += 1
+        return await self.store.get_chunks(*args, **kwargs)
+
+
+async def test_a_new_hour_is_read_without_listing_the_history(
+    evaluate: Evaluate, store: Store
+) -> None:
+    # An hour after a full history was read, one more chunk has closed: the
+    # inventory's count and newest chunk tell that it is the only one missing.
+    definition = [slo("one", AVAILABILITY)]
+    at = DAY0 + timedelta(days=2, hours=3, minutes=7)
+    await evaluate(definition, at, store=store)
+    history = ListingCount(store)
+
+    for later in (at + timedelta(hours=1), at + timedelta(hours=3)):
+        warm = (await evaluate(definition, later, store=history))["one"]
+        fresh = (
+            await evaluate(
+                definition, later, options=EvaluationOptions(incremental=False)
+            )
+        )["one"]
+        assert warm.events == fresh.events, later
+
+    assert history.listings == 0
+
+
+async def test_a_hole_in_the_history_is_found_and_read_again(
+    evaluate: Evaluate, store: Store
+) -> None:
+    definition = [slo("one", AVAILABILITY)]
+    at = DAY0 + timedelta(days=2, hours=3, minutes=7)
+    await evaluate(definition, at, store=store)
+    async with store._connection() as connection:
+        deleted = await connection.execute(
+            "DELETE FROM count_chunks WHERE chunk_start = $1",
+            DAY0 + timedelta(days=1, hours=12),
+        )
+    assert deleted == "DELETE 1"
+    history = ListingCount(store)
+
+    warm = (await evaluate(definition, at, store=history))["one"]
+    fresh = (
+        await evaluate(definition, at, options=EvaluationOptions(incremental=False))
+    )["one"]
+
+    assert history.listings == 1
+    assert warm.events == fresh.events
+    assert (await evaluate(definition, at, store=ListingCount(store)))[
+        "one"
+    ].events == fresh.events
+
+
 SLICED = {
     "budgetingMethod": "Timeslices",
     "timeslice": {"length": "5m", "target": 95},

@@ -61,11 +61,13 @@ ORDER BY chunk_start
 # aggregated on its own as its index range is read (a join grouped afterwards
 # sorted every chunk row of every SLO, on disk at 1,000 SLOs).
 _INVENTORY = """
-SELECT wanted.indicator_key, wanted.datasource, held.stored, held.unrevisited
+SELECT wanted.indicator_key, wanted.datasource, held.stored, held.newest,
+       held.unrevisited
 FROM unnest($1::text[], $2::text[], $4::timestamptz[], $6::timestamptz[])
     AS wanted (indicator_key, datasource, span_start, span_end)
 CROSS JOIN LATERAL (
     SELECT count(*) AS stored,
+           max(chunk.chunk_start) AS newest,
            coalesce(
                array_agg(chunk.chunk_start ORDER BY chunk.chunk_start)
                    FILTER (WHERE NOT chunk.revisited AND chunk.chunk_start <= $5),
@@ -103,11 +105,13 @@ CROSS JOIN LATERAL (
 
 @dataclass(frozen=True)
 class ChunkInventory:
-    """What is stored of one history in a range: the count, and the chunks whose
-    delayed second read is still to come (``unrevisited``, oldest first)."""
+    """What is stored of one history in a range: the count, the newest chunk, and
+    the chunks whose delayed second read is still to come (``unrevisited``, oldest
+    first)."""
 
     stored: int
     unrevisited: tuple[datetime, ...]
+    newest: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -229,7 +233,9 @@ class ChunkQueries(StoreBase):
             )
         return {
             (r["indicator_key"], r["datasource"]): ChunkInventory(
-                stored=r["stored"], unrevisited=tuple(r["unrevisited"])
+                stored=r["stored"],
+                unrevisited=tuple(r["unrevisited"]),
+                newest=r["newest"],
             )
             for r in records
         }
