@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sla.clients.store import CountChunk, Store
+from sla.clients.store.chunks import BULK_CHUNKS
 
 HOUR = timedelta(hours=1)
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -115,3 +116,26 @@ async def test_retention_drops_chunks_older_than_the_days_kept(store: Store) -> 
     result = await store.apply_retention(retention_days=35, now=now)
 
     assert result.chunks == 1
+
+
+async def test_a_bulk_write_leaves_the_table_vacuumed_and_analyzed(
+    store: Store,
+) -> None:
+    # A new history of ten thousand chunks (ten SLOs over 1,000 hours): the next
+    # tick reads them from the index alone, which needs all-visible pages.
+    bulk = [
+        chunk(T0 + hour * HOUR, indicator_key=f"ratio-{slo}")
+        for slo in range(10)
+        for hour in range(BULK_CHUNKS // 10)
+    ]
+
+    assert await store.put_chunks(bulk) == BULK_CHUNKS
+
+    async with store._connection() as connection:
+        pages, visible, tuples = await connection.fetchrow(
+            "SELECT relpages, relallvisible, reltuples FROM pg_class "
+            "WHERE oid = 'count_chunks'::regclass"
+        )
+    assert pages > 0 and visible == pages
+    assert tuples == BULK_CHUNKS
+    assert len(await read_day(store, "ratio-3")) == 24

@@ -8,6 +8,7 @@ redelivered first read changes nothing, and the revisit happens once.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,9 @@ from typing import Any, Final
 
 from sla.clients.store.base import StoreBase, affected_rows
 from sla.clients.store.records import CountChunk
+from sla.errors import StoreError
+
+logger = logging.getLogger(__name__)
 
 CHUNK_COLUMNS: Final = (
     "indicator_key",
@@ -29,6 +33,16 @@ CHUNK_COLUMNS: Final = (
     "read_at",
     "revisited",
 )
+
+BULK_CHUNKS: Final = 10_000
+"""A write of this many chunks (a new history, a backfill after downtime) is
+followed by a vacuum of the table."""
+
+# Freshly written pages are not yet marked all-visible, so the next tick's
+# inventory and sums would read each new chunk from the table instead of the index
+# until autovacuum comes by, a minute or more later; the planner also learns the
+# table's new size at once. SKIP_LOCKED: another writer's vacuum is as good.
+_SETTLE = "VACUUM (ANALYZE, SKIP_LOCKED) count_chunks"
 
 _STAGE_CHUNKS = """
 CREATE TEMPORARY TABLE stage_chunks
@@ -191,7 +205,20 @@ class ChunkQueries(StoreBase):
             )
             status = await connection.execute(_UPSERT_STAGED)
             await connection.execute("DROP TABLE stage_chunks")
-        return affected_rows(status)
+        written = affected_rows(status)
+        if written >= BULK_CHUNKS and self._bound is None:
+            await self._settle()
+        return written
+
+    async def _settle(self) -> None:
+        try:
+            async with self._connection() as connection:
+                await connection.execute(_SETTLE)
+        except StoreError as error:
+            # The chunks are stored; only the next ticks' reads are slower.
+            logger.warning(
+                "could not vacuum count_chunks after a bulk write: %s", error
+            )
 
     async def get_chunks(
         self,
