@@ -39,6 +39,7 @@ def test_defaults_follow_the_design() -> None:
         "evaluation_shard_size": 500,
         "evaluation_concurrency": 8,
         "snapshot_retention_days": 35,
+        "spec_cache": True,
         "webhook_token": None,
         "webhook_token_file": None,
         "webhook_basic_auth_file": None,
