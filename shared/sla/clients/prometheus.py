@@ -56,7 +56,6 @@ __all__ = [
     "QueryUnavailable",
     "RangeSeries",
     "RetryPolicy",
-    "form_encode",
     "plan_batches",
     "tagged_union",
 ]
@@ -461,7 +460,7 @@ class PrometheusClient:
         # Encoded once, here, by yarl's quoter in C: a batch of 25 SLOs is tens of
         # kilobytes, and urllib quotes byte by byte in Python, about 0.4 ms a
         # request. A query string is the form body Prometheus parses.
-        encoded = form_encode(form)
+        encoded = _form_encode(form)
         try:
             if len(encoded) <= _MAX_GET_QUERY_BYTES:
                 return await self._http.get(path, params=encoded, timeout=seconds)
@@ -578,7 +577,7 @@ def _parse_range(data: Mapping[str, Any], *, query: str) -> list[RangeSeries]:
         ) from error
 
 
-def form_encode(fields: Mapping[str, str]) -> str:
+def _form_encode(fields: Mapping[str, str]) -> str:
     """``application/x-www-form-urlencoded`` text of ``fields``: ``&``, ``=``, ``;``,
     ``+``, ``%`` and ``#`` escaped, and everything a query string may not hold."""
     return URL.build(query=dict(fields)).raw_query_string

@@ -152,16 +152,16 @@ def read_event(
     if len(body) > max_bytes:
         raise too_large(max_bytes)
     lowered = {name.lower(): value for name, value in headers.items()}
-    media_type = _media_type(lowered.get("content-type", ""))
-    if media_type == STRUCTURED:
+    declared = media_type(lowered.get("content-type", ""))
+    if declared == STRUCTURED:
         return _read_structured(lowered, body)
-    if media_type == BATCH:
+    if declared == BATCH:
         raise EventRejected(415, "batched CloudEvents are not accepted; send one")
     present = [name for name in REQUIRED_ATTRIBUTES if f"ce-{name}" in lowered]
     if present:
-        return _read_binary(lowered, body, media_type, present)
-    if media_type and not _is_json(media_type):
-        raise EventRejected(415, f"content type {media_type} is not a CloudEvent")
+        return _read_binary(lowered, body, declared, present)
+    if declared and not _is_json(declared):
+        raise EventRejected(415, f"content type {declared} is not a CloudEvent")
     raise EventRejected(
         400,
         "not a CloudEvent: no ce-specversion, ce-id, ce-source and ce-type headers "
@@ -234,7 +234,7 @@ def _read_structured(headers: Mapping[str, str], body: bytes) -> RawEvent:
     if not isinstance(envelope, dict):
         raise EventRejected(400, "a structured CloudEvent must be a JSON object")
     _require(envelope.keys(), prefix="")
-    content_type = _media_type(str(envelope.get("datacontenttype") or JSON))
+    content_type = media_type(str(envelope.get("datacontenttype") or JSON))
     if not _is_json(content_type):
         raise EventRejected(415, f"datacontenttype {content_type} is not JSON")
     event = _sdk_parse(headers, body)
@@ -314,7 +314,8 @@ def _data_rejection(error: ValidationError, *, empty: bool) -> EventRejected:
     )
 
 
-def _media_type(content_type: str) -> str:
+def media_type(content_type: str) -> str:
+    """The media type of a Content-Type header, lowercase, without parameters."""
     return content_type.split(";", 1)[0].strip().lower()
 
 

@@ -62,7 +62,7 @@ from sla.model.base import error_message
 from sla.model.events import function_source
 from sla.model.freeze import OutgoingEvent as DecisionEvent
 from sla.runtime import metrics
-from sla.runtime.binding import JsonData, OutgoingEvent
+from sla.runtime.binding import JsonData, OutgoingEvent, media_type
 from sla.runtime.dependencies import Dependencies
 from sla.runtime.logs import FIELDS, configure_logging
 from sla.runtime.openapi import NAME_PATTERN, Operation, openapi_document
@@ -213,9 +213,9 @@ def _problem(error: ValidationError, *, status: int) -> ApiProblem:
 def _require_json(content_type: str) -> None:
     """A body declared as another type is refused; an undeclared one is read as
     JSON, the only type any endpoint takes."""
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type and media_type != JSON:
-        raise ApiProblem(415, f"{media_type} is not accepted; send {JSON}")
+    declared = media_type(content_type)
+    if declared and declared != JSON:
+        raise ApiProblem(415, f"{declared} is not accepted; send {JSON}")
 
 
 def _too_large(max_bytes: int) -> ApiProblem:

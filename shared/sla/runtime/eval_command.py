@@ -132,11 +132,20 @@ def _definitions(
 ) -> list[SLODefinition] | None:
     """The SLOs in the files, from the cache while they are unchanged; None after
     printing the errors when the files are unusable."""
-    key = spec_digest(paths) if cache is not None else None
-    if cache is not None and key is not None:
-        cached = cache.get(key)
-        if cached:
-            return cached
+    if cache is None:
+        return _load(paths, console)
+    key = spec_digest(paths)
+    cached = cache.get(key) if key is not None else None
+    if cached:
+        return cached
+    slos = _load(paths, console)
+    # Kept only if the files did not change while they were read.
+    if slos is not None and key is not None and spec_digest(paths) == key:
+        cache.put(key, slos)
+    return slos
+
+
+def _load(paths: Sequence[str], console: Console) -> list[SLODefinition] | None:
     result = load_paths(paths)
     for finding in result.errors:
         console.print(f"[bold red]error:[/] {finding.describe()}", markup=True)
@@ -146,9 +155,6 @@ def _definitions(
     if not slos:
         console.print("no SLODefinition in the given files")
         return None
-    # Kept only if the files did not change while they were read.
-    if cache is not None and key is not None and spec_digest(paths) == key:
-        cache.put(key, slos)
     return slos
 
 

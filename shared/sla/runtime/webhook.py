@@ -50,7 +50,7 @@ from sla.errors import SLAError, StoreUnavailable
 from sla.model.alertmanager import WebhookPayload
 from sla.model.base import error_message
 from sla.model.events import ALERT_RECEIVED, function_source
-from sla.runtime.binding import EventRejected, OutgoingEvent
+from sla.runtime.binding import EventRejected, OutgoingEvent, media_type
 from sla.runtime.dependencies import Dependencies
 from sla.runtime.function import settings_or_exit as _settings_or_exit
 from sla.runtime.logs import FIELDS, configure_logging
@@ -248,9 +248,9 @@ def credentials_or_exit(name: str, settings: Settings) -> Credentials:
 
 
 def _require_json(content_type: str) -> None:
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type != JSON_MEDIA_TYPE:
-        shown = media_type or "no content type"
+    declared = media_type(content_type)
+    if declared != JSON_MEDIA_TYPE:
+        shown = declared or "no content type"
         raise EventRejected(415, f"{shown} is not accepted; send {JSON_MEDIA_TYPE}")
 
 

@@ -15,7 +15,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import ClassVar
 
 import yaml
 
@@ -214,38 +213,11 @@ def read_documents(path: Path, findings: list[Finding]) -> list[SourceDocument]:
 
 # libyaml's loader parses about eight times faster and keeps the marks that give
 # line numbers; PyYAML built without libyaml falls back to the pure-Python one.
-_BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-_RESOLVED_LIMIT = 65_536
-"""Scalars whose tag is remembered; specs repeat the same keys and values."""
-
-
-class _Loader(_BASE_LOADER):  # type: ignore[misc,valid-type]
-    """The safe loader, remembering the tag each plain scalar resolved to.
-
-    Resolving tries the implicit resolvers' regexes on every scalar, a third of the
-    time of reading a spec. The safe loader has no path resolvers, so a scalar's
-    tag depends on its kind, text and implicitness alone.
-    """
-
-    _resolved: ClassVar[dict[tuple[object, ...], str]] = {}
-
-    def resolve(self, kind: type, value: object, implicit: object) -> str:
-        key = (kind, value, implicit)
-        try:
-            return self._resolved[key]
-        except KeyError:
-            pass
-        except TypeError:  # an unhashable value: a sequence or mapping node's
-            return str(super().resolve(kind, value, implicit))
-        tag = str(super().resolve(kind, value, implicit))
-        if len(self._resolved) < _RESOLVED_LIMIT:
-            self._resolved[key] = tag
-        return tag
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _parse(text: str, file: str, findings: list[Finding]) -> list[SourceDocument]:
-    loader = _Loader(text)
+    loader = _LOADER(text)
     documents: list[SourceDocument] = []
     number = 0
     try:

@@ -161,6 +161,16 @@ def evaluate(prometheus_url: str) -> Evaluate:
     return run
 
 
+async def afresh(
+    evaluate: Evaluate, definition: list[SLODefinition], at: datetime
+) -> BudgetSnapshot:
+    """The one SLO's snapshot evaluated afresh, without chunk history."""
+    [snapshot] = (
+        await evaluate(definition, at, options=EvaluationOptions(incremental=False))
+    ).values()
+    return snapshot
+
+
 async def test_availability_over_two_days_counts_the_outage(evaluate: Evaluate) -> None:
     """Window day 1 00:00 – day 3 00:00: 48 h × 3,600 requests, 47 h × 36 errors
     plus 1,800 in the outage hour."""
@@ -277,9 +287,7 @@ async def test_scrape_gap_inside_the_window_costs_incremental_only_the_gap(
     that held no sample at all: at most the gap's 3,600 requests, stated here as
     the tolerance of chunked accounting across scrape gaps."""
     definition = [slo("gappy", availability_of("gappy"))]
-    fresh = (
-        await evaluate(definition, END, options=EvaluationOptions(incremental=False))
-    )["gappy"]
+    fresh = await afresh(evaluate, definition, END)
     warm = (await evaluate(definition, END, store=store))["gappy"]
     assert fresh.events.total == 48 * 3600
     assert 0 <= fresh.events.total - warm.events.total <= 3600
@@ -336,9 +344,7 @@ async def test_incremental_equals_fresh_over_a_day_of_ticks(
     at = DAY0 + timedelta(days=1, hours=8)
     while at < DAY0 + timedelta(days=1, hours=14):
         warm = (await evaluate(definition, at, store=store))["one"]
-        fresh = (
-            await evaluate(definition, at, options=EvaluationOptions(incremental=False))
-        )["one"]
+        fresh = await afresh(evaluate, definition, at)
         assert warm.events == fresh.events, at
         assert warm.burn_rates == fresh.burn_rates, at
         at += timedelta(minutes=17)
@@ -386,11 +392,7 @@ async def test_a_new_hour_is_read_without_listing_the_history(
 
     for later in (at + timedelta(hours=1), at + timedelta(hours=3)):
         warm = (await evaluate(definition, later, store=history))["one"]
-        fresh = (
-            await evaluate(
-                definition, later, options=EvaluationOptions(incremental=False)
-            )
-        )["one"]
+        fresh = await afresh(evaluate, definition, later)
         assert warm.events == fresh.events, later
 
     assert history.listings == 0
@@ -411,9 +413,7 @@ async def test_a_hole_in_the_history_is_found_and_read_again(
     history = ListingCount(store)
 
     warm = (await evaluate(definition, at, store=history))["one"]
-    fresh = (
-        await evaluate(definition, at, options=EvaluationOptions(incremental=False))
-    )["one"]
+    fresh = await afresh(evaluate, definition, at)
 
     assert history.listings == 1
     assert warm.events == fresh.events

@@ -10,6 +10,7 @@ from sla.model.freeze import Deployment
 from sla.model.snapshot import BudgetSnapshot
 from sla.runtime.metrics import FREEZE_BUCKETS, FREEZE_DURATION, le
 from sla.services.policy_evaluation import (
+    EvaluationResult,
     check_deployment,
     clear_override,
     evaluate_snapshot,
@@ -100,6 +101,19 @@ async def test_exhaustion_requests_a_freeze_and_recovery_lifts_it(store: Store) 
     }
 
 
+async def force_freeze(store: Store) -> EvaluationResult:
+    """Alice forces a freeze at minute 1, for two hours."""
+    return await set_override(
+        store=store,
+        policy="shop/freeze",
+        action="force",
+        expires_at=T0 + timedelta(hours=2),
+        reason="incident 7",
+        actor="alice",
+        now=T0 + timedelta(minutes=1),
+    )
+
+
 async def freeze_durations(store: Store) -> dict[str, float]:
     """The stored series of the freeze-duration histogram, by bucket (and sum)."""
     prefix = FREEZE_DURATION.name
@@ -135,15 +149,7 @@ async def test_a_lift_observes_how_long_the_freeze_held_once(store: Store) -> No
 async def test_clearing_a_forced_freeze_observes_its_duration(store: Store) -> None:
     await seeded(store)
     await arrive(store, snap(A, 0, 0.9))
-    await set_override(
-        store=store,
-        policy="shop/freeze",
-        action="force",
-        expires_at=T0 + timedelta(hours=2),
-        reason="incident 7",
-        actor="alice",
-        now=T0 + timedelta(minutes=1),
-    )
+    await force_freeze(store)
     await clear_override(
         store=store,
         policy="shop/freeze",
@@ -209,15 +215,7 @@ async def test_entering_exhausted_emits_one_violation(store: Store) -> None:
 async def test_overrides_force_and_clear_with_audit(store: Store) -> None:
     await seeded(store)
     await arrive(store, snap(A, 0, 0.9))
-    forced = await set_override(
-        store=store,
-        policy="shop/freeze",
-        action="force",
-        expires_at=T0 + timedelta(hours=2),
-        reason="incident 7",
-        actor="alice",
-        now=T0 + timedelta(minutes=1),
-    )
+    forced = await force_freeze(store)
     assert [e.type for e in forced.events] == ["dev.sla.freeze.requested"]
     cleared = await clear_override(
         store=store,

@@ -1,4 +1,4 @@
-"""How spec files' YAML scalars are read: the loader remembers resolved tags."""
+"""How spec files' YAML scalars are read: quoted text stays text, on every read."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ EXPECTED = {
 def test_same_text_quoted_and_plain_keeps_its_type_on_every_read(
     tmp_path: Path,
 ) -> None:
-    # The second file is read with every tag already remembered from the first;
-    # a quoted "1" must stay a string although a plain 1 resolved to an integer.
+    # The second file holds the same scalars in the other order: a quoted "1"
+    # must stay a string although a plain 1 resolves to an integer.
     first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
     first.write_text(SCALARS)
     reordered = "".join(reversed(SCALARS.splitlines(keepends=True)))
