@@ -24,9 +24,10 @@ TABLES = [
     "manual_overrides",
     "processed_events",
     "schema_migrations",
+    "snapshot_shapes",
     "work_counters",
 ]
-VERSIONS = [1, 2, 3, 4, 5]
+VERSIONS = [1, 2, 3, 4, 5, 6]
 """The bundled migrations, written out: a file added or renumbered shows here."""
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from sla.clients.store import Store
 from tests.support.snapshots import budget_snapshot
@@ -49,14 +49,19 @@ async def test_a_batch_holding_one_snapshot_twice_stores_the_first(
     assert await count_rows(store) == 2
 
 
-async def test_the_stored_snapshot_writes_its_instants_in_utc_with_z(
+async def test_an_instant_given_at_an_offset_is_read_back_in_utc(
     store: Store,
 ) -> None:
-    await store.put_snapshots([budget_snapshot("shop/checkout", T0)])
+    plus_two = timezone(timedelta(hours=2))
+    at_plus_two = datetime(2026, 3, 1, 14, 0, tzinfo=plus_two)
+    await store.put_snapshots([budget_snapshot("shop/checkout", at_plus_two)])
 
-    async with store.transaction() as tx, tx._connection() as connection:
-        stored = await connection.fetchval("SELECT snapshot FROM budget_snapshots")
-    assert '"evaluated_at":"2026-03-01T12:00:00Z"' in stored
+    latest = (await store.latest_snapshots(["shop/checkout"]))["shop/checkout"]
+
+    # 14:00 at +02:00 is 12:00 UTC.
+    assert latest.evaluated_at == T0
+    assert latest.evaluated_at.utcoffset() == timedelta(0)
+    assert '"evaluated_at":"2026-03-01T12:00:00Z"' in latest.model_dump_json()
 
 
 async def test_a_batch_of_ten_thousand_is_stored_in_one_call(store: Store) -> None:

@@ -11,6 +11,7 @@ from typing import Final
 
 from sla.clients.store.base import StoreBase, from_json
 from sla.clients.store.records import FreezeEvent
+from sla.clients.store.snapshot_rows import SNAPSHOT_ROW, snapshot_from_row
 from sla.model.snapshot import BudgetSnapshot
 
 ENFORCED_TYPES: Final = (
@@ -27,8 +28,10 @@ WHERE policy = $1 AND scope = $2 AND type = ANY($3::text[])
 
 _EVENTS_BY_ID = "SELECT * FROM freeze_events WHERE id = ANY($1::text[]) ORDER BY id"
 
-_PREVIOUS_SNAPSHOT = """
-SELECT snapshot FROM budget_snapshots
+_PREVIOUS_SNAPSHOT = f"""
+SELECT {SNAPSHOT_ROW}
+FROM budget_snapshots AS stored
+LEFT JOIN snapshot_shapes USING (shape)
 WHERE slo = $1 AND evaluated_at < $2
 ORDER BY evaluated_at DESC
 LIMIT 1
@@ -69,8 +72,8 @@ class PolicyQueries(StoreBase):
     ) -> BudgetSnapshot | None:
         """The SLO's newest snapshot evaluated before ``before``."""
         async with self._connection() as connection:
-            text = await connection.fetchval(_PREVIOUS_SNAPSHOT, slo, before)
-        return None if text is None else BudgetSnapshot.model_validate_json(text)
+            record = await connection.fetchrow(_PREVIOUS_SNAPSHOT, slo, before)
+        return None if record is None else snapshot_from_row(record)
 
     @asynccontextmanager
     async def scope_lock(self, policy: str, scope: str) -> AsyncIterator[None]:

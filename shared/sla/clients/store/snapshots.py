@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Final
+from typing import Any
 
 import asyncpg
 
 from sla.clients.store.base import StoreBase, affected_rows
+from sla.clients.store.snapshot_rows import (
+    SNAPSHOT_COLUMNS,
+    SNAPSHOT_ROW,
+    snapshot_from_row,
+    snapshot_rows,
+)
 from sla.errors import StoreError
 from sla.model.snapshot import BudgetSnapshot
-
-SNAPSHOT_COLUMNS: Final = (
-    "slo",
-    "evaluated_at",
-    "status",
-    "remaining",
-    "consumed",
-    "sli",
-    "snapshot",
-)
 
 _STAGE = """
 CREATE TEMPORARY TABLE stage_snapshots
@@ -35,41 +31,33 @@ ON CONFLICT (slo, evaluated_at) DO NOTHING
 # Dropped at once, not only at commit, so a caller's transaction may store twice.
 _DROP_STAGE = "DROP TABLE stage_snapshots"
 
-_LATEST = """
-SELECT latest.snapshot
+# Shapes are few and mostly stored already; a batch offers the ones it names.
+_PUT_SHAPES = """
+INSERT INTO snapshot_shapes (shape, definition)
+SELECT * FROM unnest($1::bytea[], $2::text[])
+ON CONFLICT (shape) DO NOTHING
+"""
+
+_LATEST = f"""
+SELECT {SNAPSHOT_ROW}
 FROM unnest($1::text[]) AS wanted (slo)
 CROSS JOIN LATERAL (
-    SELECT snapshot FROM budget_snapshots
+    SELECT * FROM budget_snapshots
     WHERE budget_snapshots.slo = wanted.slo
     ORDER BY evaluated_at DESC
     LIMIT 1
-) AS latest
+) AS stored
+LEFT JOIN snapshot_shapes USING (shape)
 """
 
-_HISTORY = """
-SELECT snapshot FROM budget_snapshots
+_HISTORY = f"""
+SELECT {SNAPSHOT_ROW}
+FROM budget_snapshots AS stored
+LEFT JOIN snapshot_shapes USING (shape)
 WHERE slo = $1 AND evaluated_at >= $2 AND evaluated_at <= $3
 ORDER BY evaluated_at
 LIMIT $4
 """
-
-
-_SERIALIZER: Final = BudgetSnapshot.__pydantic_serializer__
-
-
-def _row(snapshot: BudgetSnapshot) -> tuple[object, ...]:
-    budget = snapshot.error_budget
-    return (
-        snapshot.slo,
-        snapshot.evaluated_at,
-        snapshot.status,
-        budget.remaining,
-        budget.consumed,
-        snapshot.sli,
-        # What model_dump_json does, less its per-call option handling: this
-        # is a fifth of the time of storing a snapshot.
-        _SERIALIZER.to_json(snapshot).decode(),
-    )
 
 
 def _first_per_key(rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
@@ -77,6 +65,17 @@ def _first_per_key(rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
     for row in rows:
         first.setdefault(row[:2], row)
     return list(first.values())
+
+
+async def _put_shapes(connection: Any, shapes: dict[bytes, str]) -> None:
+    # In one order for every writer, so two batches storing the same new shapes
+    # wait for each other rather than deadlock.
+    ordered = sorted(shapes.items())
+    await connection.execute(
+        _PUT_SHAPES,
+        [shape for shape, _ in ordered],
+        [definition for _, definition in ordered],
+    )
 
 
 def _lost_race(error: StoreError) -> bool:
@@ -91,25 +90,28 @@ class SnapshotQueries(StoreBase):
         is, so writing a batch again changes nothing. All of the batch is stored or
         none of it.
         """
-        batch = [_row(snapshot) for snapshot in snapshots]
+        batch, shapes = snapshot_rows(snapshots)
         if not batch:
             return 0
         try:
-            return await self._copy_new(batch)
+            return await self._copy_new(batch, shapes)
         except StoreError as error:
             if not _lost_race(error):
                 raise
         # Some of these were stored before (by a redelivery, or by another
         # writer), or the batch holds one twice: the first of each is the one
         # offered, the rest are repeats.
-        return await self._insert_staged(_first_per_key(batch))
+        return await self._insert_staged(_first_per_key(batch), shapes)
 
-    async def _copy_new(self, batch: list[tuple[object, ...]]) -> int:
+    async def _copy_new(
+        self, batch: list[tuple[object, ...]], shapes: dict[bytes, str]
+    ) -> int:
         # The fast path, for the common case of an evaluation stored once: copy
         # straight into the table. A repeat of any row violates the key, the
         # transaction rolls back whole, and the staged path below stores only
         # the new rows. Looking the repeats up first cost a third of the time.
         async with self._transaction() as connection:
+            await _put_shapes(connection, shapes)
             await connection.copy_records_to_table(
                 "budget_snapshots",
                 records=batch,
@@ -117,8 +119,11 @@ class SnapshotQueries(StoreBase):
             )
         return len(batch)
 
-    async def _insert_staged(self, batch: list[tuple[object, ...]]) -> int:
+    async def _insert_staged(
+        self, batch: list[tuple[object, ...]], shapes: dict[bytes, str]
+    ) -> int:
         async with self._transaction() as connection:
+            await _put_shapes(connection, shapes)
             await connection.execute(_STAGE)
             await connection.copy_records_to_table(
                 "stage_snapshots",
@@ -135,7 +140,7 @@ class SnapshotQueries(StoreBase):
             return {}
         async with self._connection() as connection:
             records = await connection.fetch(_LATEST, list(slos))
-        snapshots = (BudgetSnapshot.model_validate_json(r["snapshot"]) for r in records)
+        snapshots = (snapshot_from_row(record) for record in records)
         return {snapshot.slo: snapshot for snapshot in snapshots}
 
     async def history(
@@ -150,7 +155,7 @@ class SnapshotQueries(StoreBase):
         first; at most ``limit`` of them."""
         async with self._connection() as connection:
             records = await connection.fetch(_HISTORY, slo, start, end, limit)
-        return [BudgetSnapshot.model_validate_json(r["snapshot"]) for r in records]
+        return [snapshot_from_row(record) for record in records]
 
     async def delete_snapshots_before(self, cutoff: datetime) -> int:
         """Drop snapshots evaluated before ``cutoff``; return how many."""
