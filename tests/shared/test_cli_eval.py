@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -13,7 +13,14 @@ import asyncpg
 import pytest
 
 from sla.cli import main
-from tests.support.prometheus import PrometheusFactory, Timeline, free_port, requests
+from tests.support.prometheus import (
+    FakePrometheus,
+    PrometheusFactory,
+    Reply,
+    Timeline,
+    free_port,
+    requests,
+)
 
 START = datetime(2026, 2, 1, tzinfo=UTC)
 END = START + timedelta(days=2)
@@ -237,6 +244,45 @@ def test_unreachable_prometheus_exits_three_with_a_message(
     code = main(["eval", str(slo_file), "--prometheus", url, "--no-cache"])
     assert code == 3
     assert f"datasource {url} unusable" in capsys.readouterr().err
+
+
+def test_an_address_that_is_not_prometheus_exits_three_saying_so(
+    slo_file: Path,
+    fake_prometheus: Callable[..., FakePrometheus],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    page = "<html><body><h1>Not Found</h1></body></html>"
+    web_server = fake_prometheus(Reply(404, page, content_type="text/html"))
+
+    code = main(["eval", str(slo_file), "--prometheus", web_server.url, "--no-cache"])
+
+    assert code == 3
+    err = capsys.readouterr().err
+    assert "no SLO could be evaluated; shop/checkout: query rejected" in err
+    assert f"is {web_server.url}/api/v1/query a Prometheus query API?" in err
+    assert "<html>" not in err
+
+
+def test_an_instant_in_the_future_is_refused_before_anything_is_read(
+    slo_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+
+    with pytest.raises(SystemExit) as exited:
+        main(
+            [
+                "eval",
+                str(slo_file),
+                "--prometheus",
+                "http://127.0.0.1:1",
+                "--at",
+                tomorrow,
+            ]
+        )
+
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --at: {tomorrow!r} is in the future" in err
 
 
 def test_table_output_shows_the_slo_and_its_status(

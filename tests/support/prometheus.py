@@ -630,7 +630,8 @@ def prometheus_factory(
 
 @dataclass(frozen=True)
 class Reply:
-    """One scripted answer: status, JSON body, and a delay before answering."""
+    """One scripted answer: status, body (JSON unless told), and a delay before
+    answering."""
 
     status: int = 200
     body: Mapping[str, Any] | str = field(
@@ -640,6 +641,7 @@ class Reply:
         }
     )
     delay: float = 0.0
+    content_type: str = "application/json"
 
 
 @dataclass(frozen=True)
@@ -736,7 +738,7 @@ class FakePrometheus:
                 ).encode()
                 with contextlib.suppress(OSError):
                     self.send_response(reply.status)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", reply.content_type)
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
                     self.wfile.write(body)

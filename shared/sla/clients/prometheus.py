@@ -91,6 +91,9 @@ _TRANSIENT_STATUS: Final = frozenset({429, 500, 502, 503, 504})
 # while evaluating (422, execution): one expression of a batch can cause either.
 _SPLIT_ON_STATUS: Final = frozenset({400, 422})
 
+# Of an answer in plain text, the first line, cut to this many characters.
+_ERROR_LINE_LIMIT: Final = 200
+
 
 class QueryRejected(DatasourceError):
     """Prometheus refused the query: wrong syntax, a failed evaluation, no access."""
@@ -494,6 +497,11 @@ def _read_answer(response: httpx.Response, *, query: str) -> Mapping[str, Any]:
         ) from error
     try:
         body = response.json()
+    except ValueError as error:
+        raise DatasourceError(
+            f"not a Prometheus API answer: {_not_api_body(response)}"
+        ) from error
+    try:
         if body["status"] != "success":
             raise ValueError(f"status {body['status']!r}: {body.get('error')}")
         data: Mapping[str, Any] = body["data"]
@@ -508,7 +516,22 @@ def _api_error(response: httpx.Response) -> tuple[str, str]:
         body = response.json()
         return str(body.get("errorType", "")), str(body["error"])
     except (ValueError, KeyError, TypeError, AttributeError):
-        return "", response.text[:500] or response.reason_phrase
+        return "", _not_api_body(response)
+
+
+def _not_api_body(response: httpx.Response) -> str:
+    """A line about an answer that is not the API's JSON, never the raw page."""
+    text = response.text.strip()
+    if text and not text.startswith("<"):
+        return text.splitlines()[0][:_ERROR_LINE_LIMIT]
+    # A web page (a login form, a server's 404 page): say what came, not all of it.
+    media_type = response.headers.get("content-type", "").split(";")[0].strip()
+    api = response.request.url.copy_with(query=None)
+    return (
+        f"{response.reason_phrase or 'no reason given'}, with a "
+        f"{media_type or 'untyped'} body of {len(response.content)} bytes instead of "
+        f"the API's JSON; is {api} a Prometheus query API?"
+    )
 
 
 def _queryable_samples(data: Mapping[str, Any]) -> int:

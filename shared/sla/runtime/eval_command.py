@@ -3,11 +3,13 @@
 ``sla eval`` evaluates every SLO in the given files at one instant (now, rounded
 down to the minute, or ``--at``), using and filling the chunk history in the store
 unless ``--no-cache`` asks for a fresh evaluation that reads and writes nothing.
-The SLO definitions are taken from the spec cache (:mod:`sla.specs.cache`) while
-the files are unchanged, unless ``--no-cache`` or ``SLA_SPEC_CACHE=false``.
+The SLO definitions are kept in a cache in the user's cache directory and reused
+while the files are unchanged, unless ``--no-cache`` or ``SLA_SPEC_CACHE=false``.
 
 Exit codes: 0 when the evaluation ran, whatever the statuses; 1 when the files are
-unusable; 3 when no datasource could be asked (Prometheus unusable).
+unusable; 2 when an argument is wrong; 3 when no SLO could be evaluated because
+Prometheus could not be reached or refused every query (an address that is not a
+Prometheus server, for one).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import UTC, datetime
 
 from pydantic import TypeAdapter
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 
 from sla.errors import SLAError, StoreError
@@ -29,6 +32,7 @@ from sla.runtime.console import snapshot_table
 from sla.runtime.resources import Datasources, open_store
 from sla.runtime.settings import Settings, SettingsError, load_settings
 from sla.services.evaluation import (
+    DATASOURCE_FAILURES,
     EvaluationOptions,
     EvaluationResult,
     Evaluator,
@@ -53,7 +57,7 @@ PIPED_WIDTH = 160
 
 
 def parse_instant(text: str) -> datetime:
-    """RFC 3339 (``2026-01-10T12:00:00Z``) or Unix seconds."""
+    """RFC 3339 (``2026-01-10T12:00:00Z``) or Unix seconds, not in the future."""
     stripped = text.strip()
     try:
         if stripped.replace(".", "", 1).isdigit():
@@ -66,6 +70,14 @@ def parse_instant(text: str) -> datetime:
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError(
             f"{text!r} has no time zone; add Z or an offset"
+        )
+    now = datetime.now(UTC)
+    if moment > now:
+        # Prometheus would answer with nothing, and the chunk history would keep
+        # the empty hours as measured.
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is in the future (it is now {now:%Y-%m-%dT%H:%M:%SZ}); "
+            "leave --at out to evaluate now"
         )
     return moment.astimezone(UTC)
 
@@ -239,18 +251,25 @@ def _print(outcome: EvaluationResult, *, output: str, console: Console) -> int:
             out = Console(highlight=False, width=PIPED_WIDTH)
         out.print(snapshot_table(snapshots))
     for url, reason in outcome.unavailable.items():
-        console.print(f"[bold red]error:[/] datasource {url} unusable: {reason}")
-    asked = {snap.slo for snap in snapshots}
-    if (
-        outcome.unavailable
-        and len(asked)
-        and all(
-            (snap.reason or "").startswith("datasource unavailable")
-            for snap in snapshots
+        console.print(
+            f"[bold red]error:[/] datasource {url} unusable: {escape(reason)}",
+            soft_wrap=True,
         )
-    ):
-        return EXIT_UNUSABLE
-    return EXIT_OK
+    failed = [
+        snap
+        for snap in snapshots
+        if (snap.reason or "").startswith(DATASOURCE_FAILURES)
+    ]
+    if not snapshots or len(failed) < len(snapshots):
+        return EXIT_OK
+    if not outcome.unavailable:
+        first = failed[0]
+        console.print(
+            "[bold red]error:[/] no SLO could be evaluated; "
+            f"{first.slo}: {escape(first.reason or '')}",
+            soft_wrap=True,
+        )
+    return EXIT_UNUSABLE
 
 
 def add_purge_arguments(parser: argparse.ArgumentParser) -> None:

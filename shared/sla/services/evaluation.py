@@ -57,6 +57,13 @@ MAX_RANGE_POINTS = 10_000
 # (two expressions each), like the instant batches of the Prometheus client.
 BACKFILL_SLOS_PER_REQUEST = 25
 
+# How a snapshot's reason begins when its datasource failed it: not reached, a
+# query refused, or an answer that is not the API's.
+UNAVAILABLE = "datasource unavailable"
+REJECTED = "query rejected by Prometheus"
+UNUSABLE = "datasource answer unusable"
+DATASOURCE_FAILURES = (UNAVAILABLE, REJECTED, UNUSABLE)
+
 
 class ChunkHistory(Protocol):
     """The part of the store that keeps count chunks."""
@@ -168,10 +175,10 @@ class Evaluator:
             if isinstance(outcome, DatasourceUnavailable):
                 unavailable[url] = str(outcome)
                 for target in group:
-                    target.fail(f"datasource unavailable: {outcome}")
+                    target.fail(f"{UNAVAILABLE}: {outcome}")
             elif isinstance(outcome, DatasourceError):
                 for target in group:
-                    target.fail(str(outcome))
+                    target.fail(_datasource_failure(outcome))
             elif isinstance(outcome, BaseException):
                 raise outcome
         self._combine_composites(targets)
@@ -336,10 +343,8 @@ class Evaluator:
                 if target.key in chunked and seconds in chunked[target.key]:
                     parts.append(chunked[target.key][seconds])
                 target.measured[seconds] = _sum_parts(parts)
-        except QueryRejected as error:
-            target.fail(f"query rejected by Prometheus: {error}")
         except DatasourceError as error:
-            target.fail(str(error))
+            target.fail(_datasource_failure(error))
 
     # -- chunk history ----------------------------------------------------------
 
@@ -501,7 +506,7 @@ class Evaluator:
         except QueryRejected:
             # One bad SLO spoils the union: read each on its own to find it.
             if len(group) == 1:
-                group[0].fail("query rejected by Prometheus while reading chunks")
+                group[0].fail(f"{REJECTED} while reading chunks")
                 return {}
             halves = [group[: len(group) // 2], group[len(group) // 2 :]]
             parts = await asyncio.gather(
@@ -574,7 +579,7 @@ class Evaluator:
         try:
             target.slices = await self._slices(client, url, target, first_end, end, at)
         except QueryRejected as error:
-            target.fail(f"query rejected by Prometheus: {error}")
+            target.fail(_datasource_failure(error))
 
     async def _slices(
         self,
@@ -757,6 +762,11 @@ class Evaluator:
 
 
 # -- pure helpers ---------------------------------------------------------------
+
+
+def _datasource_failure(error: DatasourceError) -> str:
+    prefix = REJECTED if isinstance(error, QueryRejected) else UNUSABLE
+    return f"{prefix}: {error}"
 
 
 def _utc(seconds: int) -> datetime:

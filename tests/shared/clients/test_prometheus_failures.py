@@ -205,6 +205,58 @@ async def test_answer_that_is_not_json_is_a_datasource_error(
             await client.instant("vector(1)", time=AT)
 
 
+NOT_FOUND_PAGE = (
+    "<!DOCTYPE html><html><head><title>404 Not Found</title></head>"
+    "<body><h1>Not Found</h1><p>The requested URL was not found.</p></body></html>"
+)
+
+
+async def test_a_web_page_instead_of_the_api_is_described_not_quoted(
+    fake_prometheus: StartFake,
+) -> None:
+    fake = fake_prometheus(Reply(404, NOT_FOUND_PAGE, content_type="text/html"))
+
+    async with PrometheusClient(fake.url, retry=FAST_RETRY) as client:
+        with pytest.raises(QueryRejected) as caught:
+            await client.instant("vector(1)", time=AT)
+
+    message = str(caught.value)
+    assert "HTTP 404" in message
+    assert f"text/html body of {len(NOT_FOUND_PAGE)} bytes" in message
+    assert f"is {fake.url}/api/v1/query a Prometheus query API?" in message
+    assert "<" not in message
+    assert len(fake.received) == 1
+
+
+async def test_a_plain_text_refusal_is_quoted_by_its_first_line(
+    fake_prometheus: StartFake,
+) -> None:
+    fake = fake_prometheus(
+        Reply(403, "denied by the proxy\nrequest id 7f3a", content_type="text/plain")
+    )
+
+    async with PrometheusClient(fake.url, retry=FAST_RETRY) as client:
+        with pytest.raises(QueryRejected) as caught:
+            await client.instant("vector(1)", time=AT)
+
+    assert "HTTP 403: denied by the proxy (query: vector(1))" in str(caught.value)
+
+
+async def test_a_web_page_answered_with_200_is_described_not_quoted(
+    fake_prometheus: StartFake,
+) -> None:
+    login = "<html><body><form>login</form></body></html>"
+    fake = fake_prometheus(Reply(200, login, content_type="text/html; charset=utf-8"))
+
+    async with PrometheusClient(fake.url, retry=FAST_RETRY) as client:
+        with pytest.raises(DatasourceError) as caught:
+            await client.instant("vector(1)", time=AT)
+
+    message = str(caught.value)
+    assert message.startswith("not a Prometheus API answer: OK, with a text/html")
+    assert f"body of {len(login)} bytes" in message and "<" not in message
+
+
 async def test_bearer_token_is_sent_and_kept_out_of_repr(
     fake_prometheus: StartFake,
 ) -> None:
