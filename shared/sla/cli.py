@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import ClassVar, Final, TextIO, TypeAlias
@@ -56,6 +57,17 @@ def _tune_garbage_collector() -> None:
     """
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+def as_help(docstring: str | None) -> str:
+    """A command module's docstring as terminal help: reStructuredText's inline
+    literals and roles written as plain words."""
+    text = _ROLE.sub(r"\1", docstring or "")
+    return text.replace("``", "")
+
+
+# :mod:`sla.specs`, :class:`~sla.errors.StoreError`
+_ROLE: Final = re.compile(r":[a-z]+:`~?([^`]+)`")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,7 +148,7 @@ def add_eval(commands: Commands) -> None:
     parser = commands.add_parser(
         "eval",
         help="evaluate SLOs against Prometheus, now or at a past instant",
-        description=eval_command.__doc__,
+        description=as_help(eval_command.__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     eval_command.add_eval_arguments(parser)
@@ -164,7 +176,7 @@ def add_rules(commands: Commands) -> None:
     parser = commands.add_parser(
         "rules",
         help="write Prometheus recording rules and burn-rate alerts for SLOs",
-        description=rules_command.__doc__,
+        description=as_help(rules_command.__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rules_command.add_rules_arguments(parser)
@@ -180,7 +192,7 @@ def add_serve(commands: Commands) -> None:
     parser = commands.add_parser(
         "serve",
         help="run one function locally, as Knative would",
-        description=serve_command.__doc__,
+        description=as_help(serve_command.__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve_command.add_serve_arguments(parser)
@@ -193,7 +205,7 @@ def add_apply(commands: Commands) -> None:
     parser = commands.add_parser(
         "apply",
         help="load SLOs and policies into the catalogue without a cluster",
-        description=apply_command.__doc__,
+        description=as_help(apply_command.__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     apply_command.add_apply_arguments(parser)
@@ -206,7 +218,7 @@ def add_dev(commands: Commands) -> None:
     parser = commands.add_parser(
         "dev",
         help="run the whole system on this machine",
-        description=command.__doc__,
+        description=as_help(command.__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     command.add_dev_arguments(parser)

@@ -76,3 +76,16 @@ def test_bad_flags_are_usage_errors(
         main(argv)
     assert exited.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["eval", "rules", "serve", "apply", "dev"])
+def test_help_shows_plain_words_not_docstring_markup(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+
+    assert exited.value.code == 0
+    shown = capsys.readouterr().out
+    assert f"sla {command}" in shown
+    assert "``" not in shown and ":mod:`" not in shown and ":class:`" not in shown
