@@ -12,11 +12,12 @@ import struct
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sla.clients.store import Store
+from sla.clients.store import Store, bundled_migrations, migrate
 from sla.errors import StoreError
 from sla.model.snapshot import (
     STATUSES,
@@ -25,6 +26,7 @@ from sla.model.snapshot import (
     ErrorBudget,
     EventCounts,
 )
+from tests.support.schemas import drop_schema
 from tests.support.snapshots import budget_snapshot
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -150,22 +152,45 @@ async def test_concurrent_batches_storing_the_same_new_shapes_all_land(
     assert count[0] == len(objectives)
 
 
-async def test_a_row_in_the_json_layout_is_still_read(store: Store) -> None:
+async def test_rows_written_before_the_layout_changed_are_still_read(
+    database_url: str, schema_name: str
+) -> None:
     snapshot = detailed_snapshot("shop/legacy", T0)
-    await execute(
-        store,
-        "INSERT INTO budget_snapshots (slo, evaluated_at, status, remaining,"
-        " consumed, sli, snapshot) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        snapshot.slo,
-        snapshot.evaluated_at,
-        snapshot.status,
-        snapshot.error_budget.remaining,
-        snapshot.error_budget.consumed,
-        snapshot.sli,
-        snapshot.model_dump_json(),
+    # A store as migrations 1 to 5 left it, holding a row in the JSON layout.
+    connection = await asyncpg.connect(
+        database_url, server_settings={"search_path": schema_name}
     )
+    try:
+        before = [m for m in bundled_migrations() if m.version <= 5]
+        assert await migrate(connection, schema=schema_name, migrations=before)
+        await connection.execute(
+            "INSERT INTO budget_snapshots (slo, evaluated_at, status, remaining,"
+            " consumed, sli, snapshot) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            snapshot.slo,
+            snapshot.evaluated_at,
+            snapshot.status,
+            snapshot.error_budget.remaining,
+            snapshot.error_budget.consumed,
+            snapshot.sli,
+            snapshot.model_dump_json(),
+        )
+    finally:
+        await connection.close()
 
-    assert await read_back_three_ways(store, snapshot) == [snapshot] * 3
+    store = await Store.open(database_url, schema=schema_name)
+    try:
+        newer = detailed_snapshot("shop/legacy", T0 + MINUTE)
+        await store.put_snapshots([newer])
+
+        assert await read_back_three_ways(store, snapshot) == [
+            newer,
+            snapshot,
+            snapshot,
+        ]
+        assert await read_back_three_ways(store, newer) == [newer] * 3
+    finally:
+        await store.close()
+        await drop_schema(database_url, schema_name)
 
 
 async def test_a_row_in_neither_layout_is_refused_by_the_table(store: Store) -> None:

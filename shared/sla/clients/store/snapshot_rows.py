@@ -12,8 +12,9 @@ missing figure:
     good, bad, total, one burn rate per burn window, then per alert row:
     long-window burn rate, short-window burn rate, 1.0 if firing else 0.0
 
-A row is about 250 bytes, not the 1,000 of the snapshot's JSON, and a write of
-100,000 snapshots pays for its bytes twice, in the table and in the WAL.
+A row of a google-preset SLO is about 320 bytes, not the 1,160 it was with the
+snapshot's JSON, and a write of snapshots pays for its bytes twice, in the table
+and in the WAL.
 
 Rows stored before this layout hold the snapshot's JSON in ``snapshot`` and are
 read as they were.
