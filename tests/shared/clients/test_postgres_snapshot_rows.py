@@ -230,6 +230,20 @@ async def test_a_row_whose_shape_is_gone_is_an_error_naming_the_row(
         await store.history("shop/checkout", start=T0, end=T0)
 
 
+async def test_a_nul_in_a_reason_or_note_is_stored_as_a_replacement_character(
+    store: Store,
+) -> None:
+    snapshot = detailed_snapshot("shop/checkout", T0).model_copy(
+        update={"reason": "proxy said \x00 then stopped", "notes": ["a\x00b"]}
+    )
+
+    assert await store.put_snapshots([snapshot]) == 1
+
+    [read] = await store.history("shop/checkout", start=T0, end=T0)
+    assert read.reason == "proxy said \ufffd then stopped"
+    assert read.notes == ["a\ufffdb"]
+
+
 figures = st.floats(allow_nan=False, width=64)
 optional_figures = st.none() | figures
 windows = st.sampled_from(["5m", "30m", "1h", "2h", "6h", "1d", "3d", "28d", "30d"])

@@ -147,9 +147,15 @@ def _row(snapshot: BudgetSnapshot, shape: bytes) -> tuple[object, ...]:
         _pack(figures),
         snapshot.exhaustion_eta,
         snapshot.window_start,
-        snapshot.reason,
-        snapshot.notes or None,
+        None if snapshot.reason is None else _storable(snapshot.reason),
+        [_storable(note) for note in snapshot.notes] if snapshot.notes else None,
     )
+
+
+def _storable(text: str) -> str:
+    # PostgreSQL's text cannot hold NUL, and a reason may quote a datasource's
+    # answer: the snapshot is kept, with the character replaced.
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def _pack(figures: list[float | None]) -> bytes:
