@@ -234,6 +234,32 @@ def test_invalid_file_exits_one_naming_the_field(
     assert "spec.objective" in err and "100" in err
 
 
+def test_error_text_that_looks_like_markup_is_printed_as_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "team[bold]-[red].yaml"
+    bad.write_text(SLO_YAML.replace("objective: 99", "objective: 100"))
+
+    assert main(["eval", str(bad), "--prometheus", "http://127.0.0.1:1"]) == 1
+    assert f"error: {bad}:" in capsys.readouterr().err
+
+
+def test_repeated_key_exits_one_before_asking_prometheus(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # SLO_YAML ends on line 14; the repeated window is line 15, under spec.
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SLO_YAML + "  window: 7d\n")
+    url = f"http://127.0.0.1:{free_port()}"
+
+    assert main(["eval", str(bad), "--prometheus", url]) == 1
+    assert (
+        f"error: {bad}:15: document 1 (SLODefinition checkout): spec.window: "
+        "duplicate key 'window', first on line 7: only the last would be read"
+    ) in capsys.readouterr().err
+
+
 def test_unreachable_prometheus_exits_three_with_a_message(
     slo_file: Path,
     monkeypatch: pytest.MonkeyPatch,

@@ -53,6 +53,22 @@ def test_validate_invalid_document_exits_one_naming_file_document_field_value(
     ) in err
 
 
+def test_validate_repeated_key_exits_one_naming_file_line_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "slo.yaml"
+    path.write_text(INVALID.replace("  window: 30d\n", "  window: 30d\n  window: 7d\n"))
+
+    code = main(["validate", str(path)])
+
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert (
+        f"error: {path}:8: document 1 (SLODefinition api): spec.window: "
+        "duplicate key 'window', first on line 7: only the last would be read"
+    ) in err
+
+
 def test_validate_missing_path_exits_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -118,12 +118,12 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    err = Console(file=sys.stderr, highlight=False)
+    err = Console(file=sys.stderr, highlight=False, soft_wrap=True)
     try:
         overrides = {"prometheus_url": args.prometheus} if args.prometheus else {}
         settings = load_settings(**overrides)
     except SettingsError as error:
-        err.print(f"[bold red]error:[/] {error}")
+        err.print(f"[bold red]error:[/] {escape(str(error))}")
         return EXIT_INVALID
     use_cache = settings.spec_cache and not args.no_cache
     slos = _definitions(args.paths, err, cache=SpecCache() if use_cache else None)
@@ -135,7 +135,7 @@ def run_eval(args: argparse.Namespace) -> int:
             _evaluate_and_print(slos, at=at, settings=settings, args=args, console=err)
         )
     except StoreError as error:
-        err.print(f"[bold red]error:[/] the store failed: {error}")
+        err.print(f"[bold red]error:[/] the store failed: {escape(str(error))}")
         return EXIT_UNUSABLE
 
 
@@ -160,7 +160,7 @@ def _definitions(
 def _load(paths: Sequence[str], console: Console) -> list[SLODefinition] | None:
     result = load_paths(paths)
     for finding in result.errors:
-        console.print(f"[bold red]error:[/] {finding.describe()}", markup=True)
+        console.print(f"[bold red]error:[/] {escape(finding.describe())}")
     if not result.ok:
         return None
     slos = [obj for obj in result.objects if isinstance(obj, SLODefinition)]
@@ -252,8 +252,7 @@ def _print(outcome: EvaluationResult, *, output: str, console: Console) -> int:
         out.print(snapshot_table(snapshots))
     for url, reason in outcome.unavailable.items():
         console.print(
-            f"[bold red]error:[/] datasource {url} unusable: {escape(reason)}",
-            soft_wrap=True,
+            f"[bold red]error:[/] datasource {url} unusable: {escape(reason)}"
         )
     failed = [
         snap
@@ -266,8 +265,7 @@ def _print(outcome: EvaluationResult, *, output: str, console: Console) -> int:
         first = failed[0]
         console.print(
             "[bold red]error:[/] no SLO could be evaluated; "
-            f"{first.slo}: {escape(first.reason or '')}",
-            soft_wrap=True,
+            f"{first.slo}: {escape(first.reason or '')}"
         )
     return EXIT_UNUSABLE
 
@@ -282,13 +280,13 @@ def add_purge_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_purge(args: argparse.Namespace) -> int:
-    err = Console(file=sys.stderr, highlight=False)
+    err = Console(file=sys.stderr, highlight=False, soft_wrap=True)
     keys: list[str] | None = None
     if args.paths:
         result = load_paths(args.paths)
         if not result.ok:
             for finding in result.errors:
-                err.print(f"error: {finding.describe()}")
+                err.print(f"error: {escape(finding.describe())}")
             return EXIT_INVALID
         keys = [
             key
@@ -300,7 +298,7 @@ def run_purge(args: argparse.Namespace) -> int:
         settings = load_settings()
         deleted = asyncio.run(_purge(settings, keys))
     except (SettingsError, SLAError) as error:
-        err.print(f"error: {error}")
+        err.print(f"error: {escape(str(error))}")
         return EXIT_UNUSABLE
     print(f"dropped {deleted} chunk(s)")
     return EXIT_OK

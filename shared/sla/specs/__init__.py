@@ -12,10 +12,11 @@ severities, and the line between them is what the result would measure:
 error
     The document cannot become a native object that measures what its author
     meant, so ``sla validate`` fails: unreadable files, YAML syntax errors,
-    empty files, unknown kinds or versions, unknown fields (a misspelt optional
-    field would otherwise vanish), values the native model rejects (objective
-    of 100, a window of ``30x``, an unknown time zone), and source features
-    with no native form that decide what is counted: non-Prometheus metric
+    a key repeated in one mapping (YAML would keep the last value without a
+    word), empty files, unknown kinds or versions, unknown fields (a misspelt
+    optional field would otherwise vanish), values the native model rejects
+    (objective of 100, a window of ``30x``, an unknown time zone), and source
+    features with no native form that decide what is counted: non-Prometheus metric
     sources, threshold metrics, Sloth SLI plugins, composite objectives,
     calendar windows other than a week or a month, queries whose events per
     window cannot be told. Two documents defining the same object are an error

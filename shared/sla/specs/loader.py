@@ -28,6 +28,7 @@ from sla.specs.document import (
     NativeObject,
     RunContext,
     SourceDocument,
+    join_path,
 )
 
 FORMATS: tuple[ModuleType, ...] = (native, openslo, sloth, pyrra, slogenerator)
@@ -226,8 +227,11 @@ def _parse(text: str, file: str, findings: list[Finding]) -> list[SourceDocument
             if node is None:
                 break
             number += 1
+            repeated = _repeated_keys(node)
             body = loader.construct_document(node)
-            documents.extend(_split(file, number, body, node, findings))
+            read = _split(file, number, body, node, findings)
+            findings.extend(_repeat_errors(file, number, repeated, read))
+            documents.extend(read)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -285,6 +289,108 @@ def _split(
         )
     )
     return []
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+@dataclass(frozen=True)
+class _RepeatedKey:
+    """A key written a second time in one mapping."""
+
+    path: tuple[str | int, ...]
+    """From the top of the YAML document to the mapping holding the key."""
+    key: str
+    line: int
+    first_line: int
+
+
+def _repeated_keys(root: yaml.Node) -> list[_RepeatedKey]:
+    """Keys a mapping repeats. YAML readers keep the last value without a word,
+    so the file does not say which one its author meant.
+
+    Read before construction, which folds the keys a merge key (``<<``) brings
+    into the mapping: those the mapping sets again would look repeated after it.
+    """
+    repeated = []
+    # Scalars hold no keys and are never queued. A collection that an alias
+    # reaches again is read once.
+    seen: set[int] = set()
+    pending: list[tuple[yaml.Node, tuple[str | int, ...]]] = [(root, ())]
+    while pending:
+        node, path = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            pending.extend(
+                (item, (*path, index))
+                for index, item in enumerate(node.value)
+                if not isinstance(item, yaml.ScalarNode)
+            )
+        elif isinstance(node, yaml.MappingNode):
+            repeated.extend(_repeated_in(node, path))
+            pending.extend(
+                (value, (*path, key.value))
+                for key, value in node.value
+                if isinstance(key, yaml.ScalarNode)
+                and not isinstance(value, yaml.ScalarNode)
+            )
+    return sorted(repeated, key=lambda repeat: repeat.line)
+
+
+def _repeated_in(
+    mapping: yaml.MappingNode, path: tuple[str | int, ...]
+) -> list[_RepeatedKey]:
+    # Nearly every mapping has distinct keys, which one set tells.
+    texts = [key.value for key, _ in mapping.value if isinstance(key, yaml.ScalarNode)]
+    if len(set(texts)) == len(texts):
+        return []
+    first_lines: dict[tuple[str, str], int] = {}
+    repeated = []
+    for key, _ in mapping.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == _MERGE_TAG:
+            continue
+        line = key.start_mark.line + 1
+        # Compared as resolved: name and "name" are one key, 1 and "1" two.
+        identity = (key.tag, key.value)
+        if identity in first_lines:
+            first = first_lines[identity]
+            repeated.append(_RepeatedKey(path, key.value, line, first))
+        else:
+            first_lines[identity] = line
+    return repeated
+
+
+def _repeat_errors(
+    file: str,
+    number: int,
+    repeated: list[_RepeatedKey],
+    documents: list[SourceDocument],
+) -> list[Finding]:
+    """An error for each repeated key, against the source document holding it."""
+    by_item = {document.item: document for document in documents}
+    errors = []
+    for repeat in repeated:
+        path = repeat.path
+        # In a document that is a list, the path starts at the item's index.
+        item = path[0] if path and isinstance(path[0], int) else None
+        document = by_item.get(item)
+        label = f"document {number}" if document is None else document.label
+        if document is not None and item is not None:
+            path = path[1:]
+        errors.append(
+            Finding(
+                "error",
+                file,
+                repeat.line,
+                label,
+                join_path(*path, repeat.key),
+                f"duplicate key {repeat.key!r}, first on line {repeat.first_line}: "
+                "only the last would be read",
+            )
+        )
+    return errors
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:
