@@ -26,7 +26,7 @@ from sla.specs import Finding, LoadResult, load_paths, to_yaml
 EXIT_OK = 0
 EXIT_INVALID = 1
 
-Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Commands: TypeAlias = "argparse._SubParsersAction[CommandParser]"
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -75,10 +75,35 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sla", description="SLOs, error budgets and release freezes."
     )
     parser.add_argument("--version", action="version", version=f"sla {__version__}")
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(
+        title="commands",
+        metavar="COMMAND",
+        required=True,
+        parser_class=CommandParser,
+    )
     for add in SUBCOMMANDS:
         add(commands)
     return parser
+
+
+class CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser, which refuses what it does not know itself.
+
+    argparse hands a subcommand's unknown arguments up to ``sla``, whose error
+    shows the top-level usage and none of the subcommand's options.
+    """
+
+    # typeshed overloads this on the namespace's type; argparse calls it with a
+    # Namespace or None, which one signature covers.
+    def parse_known_args(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        namespace: argparse.Namespace | None = None,
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, unknown = super().parse_known_args(args, namespace)
+        if unknown:
+            self.error(f"unrecognized arguments: {' '.join(unknown)}")
+        return parsed, unknown
 
 
 # validate ---------------------------------------------------------------------

@@ -78,6 +78,28 @@ def test_bad_flags_are_usage_errors(
     assert "error:" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["dev", "--bogus"], "sla dev"),
+        (["validate", "slo.yaml", "--bogus"], "sla validate"),
+        (["chunks", "purge", "--bogus"], "sla chunks purge"),
+    ],
+    ids=["dev", "validate", "chunks-purge"],
+)
+def test_unknown_option_is_a_usage_error_of_its_subcommand(
+    argv: list[str], command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # scripts/dev passes its arguments to `sla dev` as they are.
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: {command} ")
+    assert err.endswith(f"{command}: error: unrecognized arguments: --bogus\n")
+
+
 @pytest.mark.parametrize("command", ["eval", "rules", "serve", "apply", "dev"])
 def test_help_shows_plain_words_not_docstring_markup(
     command: str, capsys: pytest.CaptureFixture[str]
