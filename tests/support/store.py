@@ -8,6 +8,8 @@ them. Helpers live in ``tests.support.schemas``, ``tests.support.servers`` and
   server's ``test`` database).
 - ``store``: a migrated :class:`~sla.clients.store.Store` in a schema of its own,
   dropped after the test.
+- ``own_database_url``: a database of the test's own on the same server, dropped
+  after the test, for processes that open the store themselves (``sla dev``).
 - ``redis_url``: the local Redis on a logical database no application uses
   (``SLA_TEST_REDIS_URL``); tests keep to key prefixes of their own.
 - ``redis_server``: a :class:`~tests.support.servers.RedisServer` of the test's own,
@@ -16,11 +18,14 @@ them. Helpers live in ``tests.support.schemas``, ``tests.support.servers`` and
 
 from __future__ import annotations
 
+import asyncio
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Final
 
+import asyncpg
 import pytest
 
 from sla.clients.store import Store
@@ -51,6 +56,24 @@ async def store(database_url: str, schema_name: str) -> AsyncIterator[Store]:
     finally:
         await opened.close()
         await drop_schema(database_url, schema_name)
+
+
+@pytest.fixture
+def own_database_url(database_url: str) -> Iterator[str]:
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(database_url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{database_url.rpartition('/')[0]}/{name}"
+    finally:
+        asyncio.run(_admin(database_url, f'DROP DATABASE IF EXISTS "{name}" (FORCE)'))
+
+
+async def _admin(url: str, statement: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import contextlib
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -29,8 +30,13 @@ from sla.dev.system import (
     start,
 )
 from sla.errors import SLAError
+from sla.model.slo import SLODefinition
 from sla.runtime.console import snapshot_table
 from sla.runtime.serve_command import port_number
+from sla.runtime.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from sla.dev.datasources import DatasourceWatch
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -144,6 +150,7 @@ def run_dev(args: argparse.Namespace) -> int:
 
 
 async def _run(options: DevOptions, err: Console) -> None:
+    settings = _function_settings(options)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -151,10 +158,22 @@ async def _run(options: DevOptions, err: Console) -> None:
     system = await start(options)
     try:
         _announce(system, Console(highlight=False))
-        await _watch(system, stopping)
+        await _watch(system, stopping, settings)
     finally:
         err.print("stopping…")
         await system.stop()
+
+
+def _function_settings(options: DevOptions) -> Settings:
+    """The settings the functions will read, checked before anything starts: the
+    console asks their datasources too. Their tokens are files that sla dev
+    writes, in place of any the environment gives."""
+    overrides: dict[str, str | None] = dict.fromkeys(
+        ("webhook_token", "webhook_token_file", "api_token", "api_token_file")
+    )
+    if options.prometheus_url:
+        overrides["prometheus_url"] = options.prometheus_url
+    return load_settings(**overrides)
 
 
 def _announce(system: DevSystem, console: Console) -> None:
@@ -176,24 +195,69 @@ def _announce(system: DevSystem, console: Console) -> None:
     console.print(table)
 
 
-async def _watch(system: DevSystem, stopping: asyncio.Event) -> None:
+async def _watch(
+    system: DevSystem, stopping: asyncio.Event, settings: Settings
+) -> None:
+    # Imported here: every sla command builds this one's parser.
+    from sla.dev.datasources import DatasourceWatch
+
     console = Console(highlight=False)
+    datasources = DatasourceWatch(settings)
+    # Checks run beside the budgets: a datasource that does not answer can take
+    # its whole timeout, and the budgets keep refreshing meanwhile.
+    checking = asyncio.create_task(
+        _check_datasources(system, datasources, console, stopping)
+    )
+    try:
+        await _watch_budgets(system, stopping, console)
+    finally:
+        checking.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await checking
+        await datasources.aclose()
+
+
+async def _watch_budgets(
+    system: DevSystem, stopping: asyncio.Event, console: Console
+) -> None:
     if console.is_terminal:
         with Live(console=console, refresh_per_second=1) as live:
             while not stopping.is_set():
                 live.update(await _view(system))
-                await _pause(stopping)
+                await _pause(stopping, REFRESH_SECONDS)
         return
     seen: dict[str, str] = {}
     while not stopping.is_set():
         for line in await _changes(system, seen):
             console.print(line)
-        await _pause(stopping)
+        await _pause(stopping, REFRESH_SECONDS)
 
 
-async def _pause(stopping: asyncio.Event) -> None:
+async def _check_datasources(
+    system: DevSystem,
+    datasources: DatasourceWatch,
+    console: Console,
+    stopping: asyncio.Event,
+) -> None:
+    """A line when a datasource stops answering and when it answers again: every
+    evaluation against it fails meanwhile, and the budgets only stop changing."""
+    from sla.dev.datasources import CHECK_SECONDS
+    from sla.services.catalogue import load_slos
+
+    slos: list[SLODefinition] = []
+    while not stopping.is_set():
+        # The budgets' loop reports a store that fails; the last SLOs read do here.
+        with contextlib.suppress(SLAError):
+            slos = list((await load_slos(system.store)).values())
+        for line in await datasources.check(datasources.urls(slos)):
+            # One line even piped, and a reason quoting a server is not markup.
+            console.print(line, markup=False, soft_wrap=True)
+        await _pause(stopping, CHECK_SECONDS)
+
+
+async def _pause(stopping: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stopping.wait(), REFRESH_SECONDS)
+        await asyncio.wait_for(stopping.wait(), seconds)
 
 
 async def _view(system: DevSystem) -> Group:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sla.clients.embedded import EmbeddedPostgres
-from sla.clients.prometheus import PrometheusClient
+from sla.clients.prometheus import PrometheusClient, RetryPolicy
 from sla.clients.store import Store
 from sla.runtime.settings import Settings
 
@@ -39,12 +39,19 @@ class Datasources:
 
     The default datasource takes the configured token; another URL named by an SLO
     takes none unless given here, so a token never travels to a host it was not
-    meant for.
+    meant for. ``retry`` replaces the clients' default retry policy.
     """
 
-    def __init__(self, settings: Settings, *, tokens: dict[str, str] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        tokens: dict[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+    ):
         self.default_url = settings.prometheus_url.rstrip("/")
         self._settings = settings
+        self._retry = retry
         self._tokens = dict(tokens or {})
         if settings.prometheus_token is not None:
             self._tokens[self.default_url] = (
@@ -61,6 +68,7 @@ class Datasources:
                 token=self._tokens.get(url),
                 timeout=self._settings.prometheus_timeout_seconds,
                 concurrency=self._settings.evaluation_concurrency,
+                retry=self._retry,
             )
         return self._clients[url]
 
