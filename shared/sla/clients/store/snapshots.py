@@ -31,11 +31,16 @@ ON CONFLICT (slo, evaluated_at) DO NOTHING
 # Dropped at once, not only at commit, so a caller's transaction may store twice.
 _DROP_STAGE = "DROP TABLE stage_snapshots"
 
-# Shapes are few and mostly stored already; a batch offers the ones it names.
-_PUT_SHAPES = """
-INSERT INTO snapshot_shapes (shape, definition)
-SELECT * FROM unnest($1::bytea[], $2::text[])
-ON CONFLICT (shape) DO NOTHING
+# Shapes are few and mostly stored already; a batch offers the ones it names. The
+# same round trip tells whether the batch's first row is stored already, as every
+# row of an evaluation delivered again is.
+_OFFER_SHAPES = """
+WITH offered AS (
+    INSERT INTO snapshot_shapes (shape, definition)
+    SELECT * FROM unnest($1::bytea[], $2::text[])
+    ON CONFLICT (shape) DO NOTHING
+)
+SELECT EXISTS (SELECT FROM budget_snapshots WHERE slo = $3 AND evaluated_at = $4)
 """
 
 _LATEST = f"""
@@ -67,15 +72,21 @@ def _first_per_key(rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
     return list(first.values())
 
 
-async def _put_shapes(connection: Any, shapes: dict[bytes, str]) -> None:
+async def _offer_shapes(
+    connection: Any, shapes: dict[bytes, str], first: tuple[object, ...]
+) -> bool:
+    """Store the shapes not stored yet; return whether ``first`` is stored."""
     # In one order for every writer, so two batches storing the same new shapes
     # wait for each other rather than deadlock.
     ordered = sorted(shapes.items())
-    await connection.execute(
-        _PUT_SHAPES,
+    stored: bool = await connection.fetchval(
+        _OFFER_SHAPES,
         [shape for shape, _ in ordered],
         [definition for _, definition in ordered],
+        first[0],
+        first[1],
     )
+    return stored
 
 
 def _lost_race(error: StoreError) -> bool:
@@ -94,7 +105,8 @@ class SnapshotQueries(StoreBase):
         if not batch:
             return 0
         try:
-            return await self._copy_new(batch, shapes)
+            if await self._copy_new(batch, shapes):
+                return len(batch)
         except StoreError as error:
             if not _lost_race(error):
                 raise
@@ -105,25 +117,28 @@ class SnapshotQueries(StoreBase):
 
     async def _copy_new(
         self, batch: list[tuple[object, ...]], shapes: dict[bytes, str]
-    ) -> int:
-        # The fast path, for the common case of an evaluation stored once: copy
-        # straight into the table. A repeat of any row violates the key, the
-        # transaction rolls back whole, and the staged path below stores only
-        # the new rows. Looking the repeats up first cost a third of the time.
+    ) -> bool:
+        """Copy the batch straight into the table; False, having stored no
+        snapshot, when its first row is there already."""
+        # The fast path, for the common case of an evaluation stored once. A
+        # repeat of any row violates the key, the transaction rolls back whole,
+        # and the staged path stores only the new rows. Looking every row up
+        # first cost a third of the time; the first alone costs nothing more.
         async with self._transaction() as connection:
-            await _put_shapes(connection, shapes)
+            if await _offer_shapes(connection, shapes, batch[0]):
+                return False
             await connection.copy_records_to_table(
                 "budget_snapshots",
                 records=batch,
                 columns=SNAPSHOT_COLUMNS,
             )
-        return len(batch)
+        return True
 
     async def _insert_staged(
         self, batch: list[tuple[object, ...]], shapes: dict[bytes, str]
     ) -> int:
         async with self._transaction() as connection:
-            await _put_shapes(connection, shapes)
+            await _offer_shapes(connection, shapes, batch[0])
             await connection.execute(_STAGE)
             await connection.copy_records_to_table(
                 "stage_snapshots",
