@@ -146,6 +146,31 @@ def test_no_cache_evaluates_without_touching_the_store(
     assert documents[0]["events"]["total"] == 86400
 
 
+def test_eval_fills_chunk_history_but_never_the_snapshot_history(
+    prometheus_url: str,
+    slo_file: Path,
+    database: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The file may differ from the catalogued SLO of the same name, whose
+    # history the running system keeps.
+    args = [str(slo_file), "--prometheus", prometheus_url, "--at", END.isoformat()]
+    code, _ = run_json(capsys, *args)
+
+    async def count(table: str) -> int:
+        connection = await asyncpg.connect(database)
+        try:
+            return int(await connection.fetchval(f"SELECT count(*) FROM {table}"))
+        finally:
+            await connection.close()
+
+    import asyncio
+
+    assert code == 0
+    assert asyncio.run(count("count_chunks")) > 0
+    assert asyncio.run(count("budget_snapshots")) == 0
+
+
 def test_warm_tick_reads_chunks_and_gives_the_same_numbers(
     prometheus_url: str,
     slo_file: Path,

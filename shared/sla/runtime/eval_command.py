@@ -3,6 +3,7 @@
 ``sla eval`` evaluates every SLO in the given files at one instant (now, rounded
 down to the minute, or ``--at``), using and filling the chunk history in the store
 unless ``--no-cache`` asks for a fresh evaluation that reads and writes nothing.
+It never writes budget snapshots: their history is the running system's.
 The SLO definitions are kept in a cache in the user's cache directory and reused
 while the files are unchanged, unless ``--no-cache`` or ``SLA_SPEC_CACHE=false``.
 
@@ -112,7 +113,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-cache",
         action="store_true",
         help="evaluate afresh: read every spec file, and neither read nor write "
-        "chunk history or snapshots",
+        "chunk history",
     )
     parser.add_argument("-o", "--output", choices=("table", "json"), default="table")
 
@@ -211,9 +212,11 @@ async def _evaluate(
                 chunks=store,
                 options=options_from(settings, incremental=True),
             )
-            outcome = await _in_batches(evaluator, slos, at=at, console=console)
-            await store.put_snapshots(outcome.snapshots)
-            return outcome
+            # The snapshots are not stored: the snapshot history is the running
+            # system's record of the catalogued definitions, and a file here may
+            # say otherwise under the same name. Chunks are keyed by what they
+            # count, so sharing them is safe.
+            return await _in_batches(evaluator, slos, at=at, console=console)
     finally:
         await datasources.aclose()
 
