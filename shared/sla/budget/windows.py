@@ -163,3 +163,22 @@ def burn_rate_table(spec: SLOSpec, *, scrape_interval: int = 60) -> BurnRateTabl
             )
         rows.append(BurnRateWindow(row.severity, long, short, row.factor))
     return BurnRateTable(rows=tuple(rows), notes=tuple(dict.fromkeys(notes)))
+
+
+def check_timeslice(spec: SLOSpec, *, scrape_interval: int = 60) -> None:
+    """Raise SpecError when a slice is shorter than two scrape intervals.
+
+    A slice is measured by ``increase`` over its length, which needs two samples
+    of a series inside it: with fewer, Prometheus answers nothing, and slices that
+    had traffic would be left out of the budget without a word.
+    """
+    if spec.timeslice is None or spec.timeslice.length >= 2 * scrape_interval:
+        return
+    raise SpecError(
+        f"a slice of {format_duration(spec.timeslice.length)} holds fewer than two "
+        f"samples when Prometheus scrapes every {scrape_interval}s, and a slice "
+        f"needs two to be measured; use slices of at least "
+        f"{format_duration(2 * scrape_interval)}, or, if Prometheus scrapes more "
+        "often, say so with SLA_SCRAPE_INTERVAL_SECONDS",
+        field="spec.timeslice.length",
+    )

@@ -22,7 +22,7 @@ from typing import Protocol
 from sla.budget.calendar import period_end, period_start
 from sla.budget.counts import Counts
 from sla.budget.engine import Observation, evaluate
-from sla.budget.windows import BurnRateTable, burn_rate_table
+from sla.budget.windows import BurnRateTable, burn_rate_table, check_timeslice
 from sla.clients.prometheus import (
     TAG_LABEL,
     InstantSample,
@@ -207,6 +207,11 @@ class Evaluator:
             )
         except SpecError as error:
             target.fail(f"burn-rate table: {error.message}")
+            return target
+        try:
+            check_timeslice(spec, scrape_interval=self.options.scrape_interval)
+        except SpecError as error:
+            target.fail(f"timeslices: {error.message}")
             return target
         target.windows = set(target.table.windows)
         if target.window_seconds > 0:

@@ -18,7 +18,7 @@ from types import ModuleType
 
 import yaml
 
-from sla.budget.windows import burn_rate_table
+from sla.budget.windows import burn_rate_table, check_timeslice
 from sla.errors import SpecError
 from sla.model.slo import SLODefinition
 from sla.specs import native, openslo, pyrra, slogenerator, sloth
@@ -131,16 +131,17 @@ def _convert_all(
 
 def _unusable_tables(converted: list[Converted], scrape_interval: int) -> list[Finding]:
     """SLOs whose short burn-rate window would reach its long one once raised to
-    two scrape intervals: rejected at load, as the design asks, rather than at the
-    first evaluation."""
+    two scrape intervals, or whose slices are too short to hold two samples:
+    rejected at load, as the design asks, rather than at the first evaluation."""
     findings = []
     for item in converted:
         if not isinstance(item.native, SLODefinition):
             continue
-        try:
-            burn_rate_table(item.native.spec, scrape_interval=scrape_interval)
-        except SpecError as error:
-            findings.append(item.source.error("spec.alerting", error.message))
+        for check in (burn_rate_table, check_timeslice):
+            try:
+                check(item.native.spec, scrape_interval=scrape_interval)
+            except SpecError as error:
+                findings.append(item.source.error(error.field, error.message))
     return findings
 
 

@@ -6,7 +6,12 @@ from fractions import Fraction
 
 import pytest
 
-from sla.budget.windows import burn_rate_table, round_to_minute, unfloored_rows
+from sla.budget.windows import (
+    burn_rate_table,
+    check_timeslice,
+    round_to_minute,
+    unfloored_rows,
+)
 from sla.errors import SpecError
 from sla.model.durations import format_duration
 
@@ -136,3 +141,35 @@ def test_calendar_month_scales_like_thirty_days() -> None:
     month = unfloored_rows(make_slo(window="month", timeZone="Europe/Berlin").spec)
     thirty = unfloored_rows(make_slo(window="30d").spec)
     assert month == thirty
+
+
+@pytest.mark.parametrize(
+    ("length", "scrape_interval", "usable"),
+    [
+        pytest.param("1m", 60, False, id="1m-slices-60s-scrape"),
+        pytest.param("119s", 60, False, id="just-under-two-scrapes"),
+        pytest.param("2m", 60, True, id="two-scrapes"),
+        pytest.param("1m", 30, True, id="1m-slices-30s-scrape"),
+    ],
+)
+def test_a_slice_must_span_two_scrape_intervals(
+    length: str, scrape_interval: int, usable: bool
+) -> None:
+    # increase() over a slice needs two samples of the series inside it.
+    slo = make_slo(
+        budgetingMethod="Timeslices", timeslice={"length": length, "target": 95}
+    )
+
+    if usable:
+        check_timeslice(slo.spec, scrape_interval=scrape_interval)
+        return
+    with pytest.raises(SpecError) as raised:
+        check_timeslice(slo.spec, scrape_interval=scrape_interval)
+    assert raised.value.field == "spec.timeslice.length"
+    assert f"use slices of at least {format_duration(2 * scrape_interval)}" in str(
+        raised.value
+    )
+
+
+def test_occurrences_have_no_slices_to_check() -> None:
+    check_timeslice(make_slo().spec, scrape_interval=3600)

@@ -49,7 +49,8 @@ EXPECTED: dict[str, tuple[int, tuple[str, ...]]] = {
     "pkg__openslo__v1__examples__data_sources.yaml": (0, ()),
     "pkg__openslo__v1__examples__services.yaml": (0, ()),
     "pkg__openslo__v1__examples__slis.yaml": (0, ()),
-    "pkg__openslo__v1__examples__slos.yaml": (1, ()),
+    # One-minute slices hold one sample each at the default 60 s scrape interval.
+    "pkg__openslo__v1__examples__slos.yaml": (1, ("spec.timeslice.length",)),
     "pkg__openslo__v1alpha__examples__services.yaml": (0, ()),
     # A threshold metric, and a Datadog ratio without a slice window.
     "pkg__openslo__v1alpha__examples__slos.yaml": (
@@ -67,7 +68,7 @@ EXPECTED: dict[str, tuple[int, tuple[str, ...]]] = {
     "pkg__openslo__v2alpha__examples__data_sources.yaml": (0, ()),
     "pkg__openslo__v2alpha__examples__services.yaml": (0, ()),
     "pkg__openslo__v2alpha__examples__slis.yaml": (0, ()),
-    "pkg__openslo__v2alpha__examples__slos.yaml": (1, ()),
+    "pkg__openslo__v2alpha__examples__slos.yaml": (1, ("spec.timeslice.length",)),
     "examples__openslo-getting-started.yml": (1, ()),
     "examples__openslo-kubernetes-apiserver.yml": (3, ()),
     # Sloth
@@ -178,7 +179,9 @@ def test_corpus_file_round_trips_through_native_yaml(path: Path) -> None:
 
     reloaded = load_text(text, name="converted.yaml")
 
-    assert reloaded.errors == []
+    # What was wrong with the converted objects is wrong with them reloaded, and
+    # nothing else.
+    assert {e.message for e in reloaded.errors} <= {e.message for e in converted.errors}
     assert reloaded.objects == converted.objects
 
 
