@@ -336,6 +336,30 @@ def test_an_instant_in_the_future_is_refused_before_anything_is_read(
     assert f"argument --at: {tomorrow!r} is in the future" in err
 
 
+def test_a_password_in_the_prometheus_address_is_never_printed(
+    slo_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("SLA_PROMETHEUS_TIMEOUT_SECONDS", "1")
+    port = free_port()
+
+    code = main(
+        [
+            "eval",
+            str(slo_file),
+            "--prometheus",
+            f"http://admin:s3cret@127.0.0.1:{port}",
+            "--no-cache",
+        ]
+    )
+
+    assert code == 3
+    err = capsys.readouterr().err
+    assert f"datasource http://127.0.0.1:{port} unusable" in err
+    assert "s3cret" not in err
+
+
 def test_table_output_shows_the_slo_and_its_status(
     prometheus_url: str,
     slo_file: Path,

@@ -238,6 +238,15 @@ class _StopAtDeadline(stop_base):
         return self._deadline.remaining() <= retry_state.upcoming_sleep
 
 
+def without_credentials(url: str) -> str:
+    """``url`` without a user and password, for messages: ``http://u:p@host/`` is
+    shown as ``http://host``."""
+    address = httpx.URL(url.rstrip("/"))
+    if not address.userinfo:
+        return url.rstrip("/")
+    return str(address.copy_with(userinfo=b"")).rstrip("/")
+
+
 class PrometheusClient:
     """Queries one Prometheus (one datasource) over its HTTP API.
 
@@ -256,7 +265,11 @@ class PrometheusClient:
     ) -> None:
         if timeout <= 0 or concurrency < 1:
             raise ValueError("timeout must be positive and concurrency at least 1")
-        self.url = url.rstrip("/")
+        address = httpx.URL(url.rstrip("/"))
+        # A user and password written in the address are sent as basic auth and
+        # kept out of self.url, which every message about this datasource shows.
+        basic = (address.username, address.password) if address.userinfo else None
+        self.url = without_credentials(url)
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.stats = ClientStats()
@@ -264,6 +277,7 @@ class PrometheusClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.AsyncClient(
             base_url=self.url,
+            auth=basic,
             headers=headers,
             limits=httpx.Limits(max_connections=concurrency),
             # Redirects are not followed, so a plain http:// datasource never

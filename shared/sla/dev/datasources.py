@@ -13,7 +13,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Final
 
-from sla.clients.prometheus import QueryRejected, QueryUnavailable, RetryPolicy
+from sla.clients.prometheus import (
+    QueryRejected,
+    QueryUnavailable,
+    RetryPolicy,
+    without_credentials,
+)
 from sla.errors import DatasourceError
 from sla.model.slo import SLODefinition
 from sla.runtime.resources import Datasources
@@ -58,13 +63,14 @@ class DatasourceWatch:
         reasons = await asyncio.gather(*(self._probe(url) for url in wanted))
         lines = []
         for url, reason in zip(wanted, reasons, strict=True):
+            shown = without_credentials(url)
             if reason is not None and url not in self._unusable:
                 lines.append(
-                    f"datasource {url} unusable: {reason}; the SLOs it serves are "
+                    f"datasource {shown} unusable: {reason}; the SLOs it serves are "
                     "not evaluated until it answers"
                 )
             elif reason is None and url in self._unusable:
-                lines.append(f"datasource {url} answers again")
+                lines.append(f"datasource {shown} answers again")
         self._unusable = {
             url: reason
             for url, reason in zip(wanted, reasons, strict=True)

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 
+from sla.clients.prometheus import without_credentials
 from sla.errors import SLAError, StoreError
 from sla.model.slo import SLODefinition
 from sla.model.snapshot import BudgetSnapshot
@@ -255,7 +256,8 @@ def _print(outcome: EvaluationResult, *, output: str, console: Console) -> int:
         out.print(snapshot_table(snapshots))
     for url, reason in outcome.unavailable.items():
         console.print(
-            f"[bold red]error:[/] datasource {url} unusable: {escape(reason)}"
+            f"[bold red]error:[/] datasource {without_credentials(url)} unusable: "
+            f"{escape(reason)}"
         )
     failed = [
         snap

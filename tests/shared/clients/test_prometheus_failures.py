@@ -269,6 +269,26 @@ async def test_bearer_token_is_sent_and_kept_out_of_repr(
     assert "s3cret" not in repr(client)
 
 
+async def test_a_password_in_the_address_is_sent_as_basic_auth_and_never_shown(
+    fake_prometheus: StartFake,
+) -> None:
+    fake = fake_prometheus(
+        Reply(), Reply(404, NOT_FOUND_PAGE, content_type="text/html")
+    )
+    with_password = fake.url.replace("http://", "http://admin:s3cret@")
+
+    async with PrometheusClient(with_password, retry=FAST_RETRY) as client:
+        await client.instant("vector(1)", time=AT)
+        with pytest.raises(QueryRejected) as caught:
+            await client.instant("vector(1)", time=AT)
+
+    # base64 of "admin:s3cret"
+    assert fake.received[0].headers["Authorization"] == "Basic YWRtaW46czNjcmV0"
+    assert client.url == fake.url
+    assert "s3cret" not in repr(client) and "s3cret" not in str(caught.value)
+    assert f"is {fake.url}/api/v1/query a Prometheus query API?" in str(caught.value)
+
+
 async def test_requests_in_flight_are_limited(fake_prometheus: StartFake) -> None:
     fake = fake_prometheus(Reply(delay=0.1))
 
