@@ -37,7 +37,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -123,30 +122,6 @@ def log(message: str) -> None:
 
 
 # -- the database --------------------------------------------------------------------
-
-
-def _with_database(url: str, name: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{name}"
-
-
-async def _admin(url: str, statement: str) -> None:
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-@pytest.fixture
-def dev_database(database_url: str) -> Iterator[str]:
-    """A database of this test's own on the local server, dropped afterwards."""
-    name = f"sla_e2e_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(database_url, f'CREATE DATABASE "{name}"'))
-    try:
-        yield _with_database(database_url, name)
-    finally:
-        asyncio.run(_admin(database_url, f'DROP DATABASE IF EXISTS "{name}" (FORCE)'))
 
 
 async def _rows(url: str, query: str, *args: Any) -> list[dict[str, Any]]:
@@ -349,7 +324,7 @@ def _stop_dev(world: World) -> None:
 
 
 @pytest.fixture
-def world(tmp_path: Path, kube_api: KubeAPI, dev_database: str) -> Iterator[World]:
+def world(tmp_path: Path, kube_api: KubeAPI, own_database_url: str) -> Iterator[World]:
     for binary in ("prometheus", "promtool"):
         find_binary(binary)
     _seed_cluster(kube_api)
@@ -385,7 +360,7 @@ def world(tmp_path: Path, kube_api: KubeAPI, dev_database: str) -> Iterator[Worl
         stack.callback(prometheus.stop)
         world = World(
             state_dir=state_dir,
-            database=dev_database,
+            database=own_database_url,
             kube=kube_api,
             service=service,
             prometheus=prometheus,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -64,24 +64,10 @@ def slo_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def database(own_database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A database of its own, so the command's tables start empty."""
-    name = f"sla_cli_{uuid.uuid4().hex[:12]}"
-
-    async def admin(statement: str) -> None:
-        connection = await asyncpg.connect(database_url)
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    import asyncio
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = database_url.rsplit("/", 1)[0] + f"/{name}"
-    monkeypatch.setenv("SLA_DATABASE_URL", url)
-    yield url
-    asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    monkeypatch.setenv("SLA_DATABASE_URL", own_database_url)
+    return own_database_url
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[dict]]:  # type: ignore[type-arg]
@@ -163,8 +149,6 @@ def test_eval_fills_chunk_history_but_never_the_snapshot_history(
             return int(await connection.fetchval(f"SELECT count(*) FROM {table}"))
         finally:
             await connection.close()
-
-    import asyncio
 
     assert code == 0
     assert asyncio.run(count("count_chunks")) > 0

@@ -9,7 +9,8 @@ them. Helpers live in ``tests.support.schemas``, ``tests.support.servers`` and
 - ``store``: a migrated :class:`~sla.clients.store.Store` in a schema of its own,
   dropped after the test.
 - ``own_database_url``: a database of the test's own on the same server, dropped
-  after the test, for processes that open the store themselves (``sla dev``).
+  after the test, for commands that open the store themselves (``sla dev``,
+  ``sla eval``).
 - ``redis_url``: the local Redis on a logical database no application uses
   (``SLA_TEST_REDIS_URL``); tests keep to key prefixes of their own.
 - ``redis_server``: a :class:`~tests.support.servers.RedisServer` of the test's own,
